@@ -1,0 +1,8 @@
+"""``python -m streamerbrainz``: run the command line."""
+
+import sys
+
+from streamerbrainz.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The command line: sub-commands, flags in the Go style, exit codes.
+
+Flags take one or two dashes and ``-flag value`` or ``-flag=value``; a
+boolean flag alone means true. Exit status: 0 for success, 1 for a runtime
+failure, 2 for a usage or configuration error (one line on stderr).
+"""
+
+import os
+import sys
+
+from streamerbrainz import __version__, config, log
+
+COMMANDS = {
+    "run": "run the daemon (the default)",
+    "players": "list the players Plex sees now, with their machine identifiers, and exit",
+}
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def parse_args(argv):
+    """Return ``(command, {flag name: raw value})`` or raise ConfigError."""
+    command = "run"
+    values = {}
+    args = list(argv)
+    if args and args[0] in COMMANDS:
+        command = args.pop(0)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            if i < len(args):
+                raise config.ConfigError("unexpected argument %r (see -help)" % args[i])
+            break
+        if not arg.startswith("-") or arg == "-":
+            raise config.ConfigError("unexpected argument %r (see -help)" % arg)
+        name, has_value, value = arg.lstrip("-").partition("=")
+        if name == "h":
+            name = "help"
+        flag = config.FLAGS_BY_NAME.get(name)
+        if flag is None:
+            raise config.ConfigError("flag provided but not defined: -%s (see -help)" % name)
+        if flag.kind == "bool":
+            values[name] = value if has_value else True
+            continue
+        if not has_value:
+            if i >= len(args):
+                raise config.ConfigError("-%s: needs a value (see -help)" % name)
+            value = args[i]
+            i += 1
+        if flag.kind == "list":
+            values.setdefault(name, []).append(value)
+        else:
+            values[name] = value
+    return command, values
+
+
+def usage():
+    lines = [
+        "Usage:",
+        "  python -m streamerbrainz [run] [flags]     run the daemon",
+        "  python -m streamerbrainz players [flags]   list the players Plex sees now",
+        "",
+        "Flags (one or two dashes; -flag value or -flag=value; each also read from",
+        "the environment variable shown, the command line winning):",
+    ]
+    for flag in config.FLAGS:
+        head = "  -%s" % flag.name
+        if flag.metavar:
+            head += " " + flag.metavar
+        lines.append(head)
+        detail = "      " + flag.help
+        if flag.name not in ("help", "version"):
+            default = flag.default
+            if isinstance(default, tuple):
+                default = ",".join(default)
+            detail += " (default %s; %s)" % (
+                '""' if default == "" else default, flag.env)
+        lines.append(detail)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None, environ=None):
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    try:
+        command, cli_values = parse_args(argv)
+        values = config.gather(cli_values, environ)
+        if values["help"]:
+            sys.stdout.write(usage())
+            return EXIT_OK
+        if values["version"]:
+            print("streamerbrainz", __version__)
+            return EXIT_OK
+        cfg = config.build(values, environ, need_plex=(command == "players"))
+    except config.ConfigError as err:
+        print("streamerbrainz: %s" % err, file=sys.stderr)
+        return EXIT_USAGE
+    log.setup(cfg.log_level, environ=environ)
+    log.add_secret(cfg.plex_token)
+    if command == "players":
+        from streamerbrainz import players
+        return players.main(cfg)
+    from streamerbrainz import daemon
+    return daemon.run(cfg, environ)

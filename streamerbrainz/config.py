@@ -1,0 +1,215 @@
+"""The flags, the frozen ``Config`` they make, and its validation.
+
+Every flag has one definition here: the command line parser, the
+``STREAMERBRAINZ_*`` environment variables and ``-help`` all read it.
+Validation turns raw strings into a ``Config`` or raises ``ConfigError``
+with one line that names the flag and the fix.
+"""
+
+import dataclasses
+import ipaddress
+import os
+import urllib.parse
+
+from streamerbrainz.log import LEVELS
+
+
+class ConfigError(Exception):
+    """A usage or configuration error: one line, exit status 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    name: str
+    default: object
+    help: str
+    kind: str = "str"  # str, int, float, bool or list (repeatable, comma-separated)
+    metavar: str = ""
+
+    @property
+    def env(self):
+        return "STREAMERBRAINZ_" + self.name.upper().replace("-", "_")
+
+
+FLAGS = (
+    Flag("webhooks-port", 3001, "HTTP listener port; 0 picks a free one (the log says which)",
+         "int", "PORT"),
+    Flag("webhooks-bind", "0.0.0.0",
+         "address to listen on (127.0.0.1 behind a reverse proxy, :: for IPv6)", metavar="ADDR"),
+    Flag("plex-server-url", "",
+         "Plex server URL, e.g. http://plex.home.arpa:32400; Plex is enabled when set",
+         metavar="URL"),
+    Flag("plex-token-file", "",
+         "file holding the Plex token; when empty under systemd, "
+         "$CREDENTIALS_DIRECTORY/plex-token",
+         metavar="PATH"),
+    Flag("plex-machine-id", (),
+         "player machineIdentifier to follow; repeat or comma-separate for several; "
+         "empty follows every player", "list", "ID"),
+    Flag("plex-timeout", 5.0, "seconds to wait for one answer from Plex", "float", "SECONDS"),
+    Flag("log-level", "info", "error, warn, info or debug", metavar="LEVEL"),
+    Flag("version", False, "print the version and exit", "bool"),
+    Flag("help", False, "print this help and exit", "bool"),
+)
+
+FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
+
+WEBHOOK_PATH = "/webhooks/plex"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    webhooks_port: int = 3001
+    webhooks_bind: str = "0.0.0.0"
+    plex_server_url: str = ""
+    plex_token_file: str = ""
+    plex_token: str = dataclasses.field(default="", repr=False)
+    plex_machine_ids: tuple = ()
+    plex_timeout: float = 5.0
+    log_level: str = "info"
+
+    @property
+    def plex_enabled(self):
+        return bool(self.plex_server_url)
+
+
+def convert(flag, raw):
+    """Turn one raw string (or list of strings) into the flag's type."""
+    if flag.kind == "list":
+        items = raw if isinstance(raw, (list, tuple)) else [raw]
+        return tuple(part.strip() for item in items for part in item.split(",") if part.strip())
+    if flag.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        lowered = raw.strip().lower()
+        if lowered in ("1", "t", "true", "yes", "on"):
+            return True
+        if lowered in ("", "0", "f", "false", "no", "off"):
+            return False
+        raise ConfigError("-%s: %r is not true or false" % (flag.name, raw))
+    if flag.kind == "int":
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError("-%s: %r is not a whole number" % (flag.name, raw)) from None
+    if flag.kind == "float":
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise ConfigError("-%s: %r is not a number of seconds" % (flag.name, raw)) from None
+    return raw.strip()
+
+
+def gather(cli_values, environ):
+    """Merge command line values over environment values over defaults."""
+    values = {}
+    for flag in FLAGS:
+        if flag.name in cli_values:
+            values[flag.name] = convert(flag, cli_values[flag.name])
+        elif flag.env in environ and flag.name not in ("help", "version"):
+            values[flag.name] = convert(flag, environ[flag.env])
+        else:
+            values[flag.name] = flag.default
+    return values
+
+
+def read_secret_file(path, flag):
+    """Return the stripped contents of a one-line secret file, or raise ConfigError."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(65536)
+    except FileNotFoundError:
+        raise ConfigError("-%s %s: no such file" % (flag, path)) from None
+    except PermissionError:
+        raise ConfigError("-%s %s: permission denied (the daemon's user must be able to read it)"
+                          % (flag, path)) from None
+    except IsADirectoryError:
+        raise ConfigError("-%s %s: is a directory, not a file" % (flag, path)) from None
+    except OSError as err:
+        raise ConfigError("-%s %s: cannot read: %s" % (flag, path, err.strerror)) from None
+    try:
+        secret = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError("-%s %s: is not text" % (flag, path)) from None
+    if not secret:
+        raise ConfigError("-%s %s: is empty" % (flag, path))
+    if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in secret):
+        raise ConfigError("-%s %s: must hold the secret alone on one line" % (flag, path))
+    return secret
+
+
+def validate_server_url(raw):
+    """Return the URL without a trailing slash, or raise ConfigError.
+
+    The message never repeats the URL's query or user info: a token pasted
+    there must not end up on a terminal or in a journal.
+    """
+    if not raw:
+        return ""
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError("-plex-server-url: must start with http:// or https://, "
+                          "e.g. http://plex.home.arpa:32400")
+    if not parts.hostname:
+        raise ConfigError("-plex-server-url: has no host name, e.g. http://plex.home.arpa:32400")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError("-plex-server-url: must not hold a query, a fragment or a password "
+                          "(put the token in -plex-token-file)")
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError("-plex-server-url: has an invalid port") from None
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def token_file_path(raw, environ):
+    if raw:
+        return raw
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        candidate = os.path.join(credentials, "plex-token")
+        if os.path.exists(candidate):
+            return candidate
+    return ""
+
+
+def build(values, environ, need_plex=False):
+    """Validate gathered flag values and return a ``Config``."""
+    port = values["webhooks-port"]
+    if not 0 <= port <= 65535:
+        raise ConfigError("-webhooks-port: %d is out of range (0 to 65535)" % port)
+    bind = values["webhooks-bind"]
+    if not bind:
+        raise ConfigError("-webhooks-bind: is empty (use 0.0.0.0 for every IPv4 address)")
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        raise ConfigError("-webhooks-bind: %r is not an IP address (e.g. 0.0.0.0, 127.0.0.1, ::)"
+                          % bind) from None
+    level = values["log-level"].lower()
+    if level not in LEVELS:
+        raise ConfigError("-log-level: %r is not one of error, warn, info, debug"
+                          % values["log-level"])
+    timeout = values["plex-timeout"]
+    if not 0 < timeout <= 300:
+        raise ConfigError("-plex-timeout: must be more than 0 and at most 300 seconds")
+    server = validate_server_url(values["plex-server-url"])
+    if need_plex and not server:
+        raise ConfigError("-plex-server-url: required, e.g. http://plex.home.arpa:32400")
+    token_file = token_file_path(values["plex-token-file"], environ)
+    token = ""
+    if server:
+        if not token_file:
+            raise ConfigError("-plex-token-file: required when -plex-server-url is set "
+                              "(a file holding the Plex token)")
+        token = read_secret_file(token_file, "plex-token-file")
+    return Config(
+        webhooks_port=port,
+        webhooks_bind=bind,
+        plex_server_url=server,
+        plex_token_file=token_file,
+        plex_token=token,
+        plex_machine_ids=tuple(dict.fromkeys(values["plex-machine-id"])),
+        plex_timeout=timeout,
+        log_level=level,
+    )
