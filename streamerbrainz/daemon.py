@@ -1,0 +1,161 @@
+"""Wiring, the main loop and its handler table, signals and shutdown.
+
+The main thread runs the loop: it takes actions off one queue and calls
+the handler its type maps to. Signals only queue a ``Shutdown``; the loop
+blocks without a timeout unless the systemd watchdog wants pings.
+"""
+
+import datetime
+import queue
+import signal
+import sys
+import threading
+import time
+
+from streamerbrainz import __version__, systemd
+from streamerbrainz.actions import PlexStateChanged, Shutdown
+from streamerbrainz.config import WEBHOOK_PATH
+from streamerbrainz.log import get_logger
+from streamerbrainz.payloads import WebhookEvent
+from streamerbrainz.plex import PlexClient
+from streamerbrainz.sessions import SessionFetcher
+from streamerbrainz.webhooks import WebhookServer
+
+log = get_logger("daemon")
+
+TRIGGER_QUEUE_SIZE = 1024
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def iso(wall):
+    if not wall:
+        return None
+    return datetime.datetime.fromtimestamp(wall).astimezone().isoformat(timespec="seconds")
+
+
+class Daemon:
+    """One running StreamerBrainz: HTTP server, session fetcher and main loop."""
+
+    def __init__(self, config, environ):
+        self.config = config
+        self.actions = queue.SimpleQueue()
+        self.triggers = queue.Queue(maxsize=TRIGGER_QUEUE_SIZE)
+        self.notifier = systemd.Notifier(environ)
+        self.fetcher = None
+        if config.plex_enabled:
+            client = PlexClient(config.plex_server_url, config.plex_token, config.plex_timeout)
+            self.fetcher = SessionFetcher(client, self.triggers, self.actions,
+                                          config.plex_machine_ids, config.plex_timeout)
+        self.server = None
+        self.running = False
+        self.started = time.time()
+        self.handlers = {
+            PlexStateChanged: self.on_state_changed,
+            Shutdown: self.on_shutdown,
+        }
+
+    # -- handlers -----------------------------------------------------------
+
+    def on_state_changed(self, action):
+        log.info("Plex state changed", state=action.state, title=action.title,
+                 artist=action.artist, album=action.album, position_ms=action.position_ms,
+                 duration_ms=action.duration_ms, session_key=action.session_key,
+                 rating_key=action.rating_key, player=action.player, product=action.product,
+                 machine_id=action.machine_id)
+
+    def on_shutdown(self, action):
+        log.info("shutting down", reason=action.reason)
+        self.running = False
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def health(self):
+        outcome = self.fetcher.last_fetch if self.fetcher else None
+        return {
+            "status": "ok",
+            "version": __version__,
+            "plex_enabled": self.config.plex_enabled,
+            "uptime_s": int(time.time() - self.started),
+            "last_fetch": {
+                "outcome": outcome.outcome if outcome else "never",
+                "at": iso(outcome.at) if outcome else None,
+                "error": outcome.error if outcome else "",
+            },
+        }
+
+    def _on_signal(self, signum, frame):
+        self.actions.put(Shutdown(signal.Signals(signum).name))
+
+    def run(self):
+        """Start, serve until a signal, stop; return the exit status."""
+        for signum in SHUTDOWN_SIGNALS:
+            signal.signal(signum, self._on_signal)
+        config = self.config
+        try:
+            self.server = WebhookServer(
+                (config.webhooks_bind, config.webhooks_port), self.triggers,
+                followed=config.plex_machine_ids, plex_enabled=config.plex_enabled,
+                health=self.health)
+        except OSError as err:
+            host = config.webhooks_bind
+            host = "[%s]" % host if ":" in host else host
+            reason = (err.strerror or str(err)).lower()
+            print("streamerbrainz: cannot listen on %s:%d: %s"
+                  % (host, config.webhooks_port, reason), file=sys.stderr)
+            return 1
+        host, port = self.server.server_address[:2]
+        log.info("webhooks server listening", addr=host, port=port)
+        if config.plex_enabled:
+            log.info("Plex webhook enabled", server=config.plex_server_url,
+                     machine_id=",".join(config.plex_machine_ids) or "*", endpoint=WEBHOOK_PATH)
+        else:
+            log.warn("Plex is not enabled: webhooks are acknowledged and nothing more; "
+                     "set -plex-server-url and -plex-token-file")
+        server_thread = threading.Thread(target=self.server.serve, name="accept", daemon=True)
+        server_thread.start()
+        if self.fetcher is not None:
+            self.fetcher.start()
+            self.triggers.put_nowait(WebhookEvent(received_at=time.monotonic(), source="start"))
+        self.running = True
+        self.notifier.ready("listening on port %d" % port)
+        try:
+            self.loop()
+        finally:
+            self.stop(server_thread)
+        return 0
+
+    def loop(self):
+        interval = self.notifier.watchdog_interval
+        last_ping = time.monotonic()
+        while self.running:
+            try:
+                action = self.actions.get(timeout=interval)
+            except queue.Empty:
+                action = None
+            if interval and time.monotonic() - last_ping >= min(1.0, interval):
+                self.notifier.watchdog()
+                last_ping = time.monotonic()
+            if action is None:
+                continue
+            handler = self.handlers.get(type(action))
+            if handler is None:
+                log.error("no handler for action", action=type(action).__name__)
+                continue
+            try:
+                handler(action)
+            except Exception:
+                log.exception("action handler failed", action=type(action).__name__)
+
+    def stop(self, server_thread):
+        """Stop accepting, stop the fetcher (cutting a hung fetch), close connections."""
+        self.notifier.stopping()
+        self.server.stop()
+        server_thread.join(0.5)
+        if self.fetcher is not None and not self.fetcher.stop(timeout=1.0):
+            log.warn("session fetcher did not stop in time")
+        self.server.close(timeout=0.3)
+        log.info("stopped")
+
+
+def run(config, environ):
+    return Daemon(config, environ).run()

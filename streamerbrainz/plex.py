@@ -1,0 +1,265 @@
+"""The Plex API client and the pure ``/status/sessions`` XML → ``Session`` parser.
+
+The token travels only in the ``X-Plex-Token`` request header. Errors are
+``PlexError`` with a ``kind`` the fetcher can reason about (``auth`` is never
+retried) and a message that names no secret.
+"""
+
+import dataclasses
+import http.client
+import socket
+import threading
+import urllib.error
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ElementTree
+
+from streamerbrainz import __version__
+
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+CLIENT_IDENTIFIER = str(uuid.uuid5(uuid.NAMESPACE_DNS, "streamerbrainz." + socket.gethostname()))
+
+
+class PlexError(Exception):
+    """A failed request to Plex.
+
+    ``kind`` is one of ``network``, ``timeout``, ``http``, ``auth`` or
+    ``malformed``; ``retryable`` says whether asking again may help.
+    """
+
+    def __init__(self, kind, message, status=0):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+    @property
+    def retryable(self):
+        if self.kind in ("network", "timeout"):
+            return True
+        return self.kind == "http" and (self.status >= 500 or self.status == 429)
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """One media item playing on one player, as ``/status/sessions`` tells it."""
+
+    machine_id: str = ""
+    player_title: str = ""
+    product: str = ""
+    platform: str = ""
+    state: str = ""
+    session_key: str = ""
+    rating_key: str = ""
+    media_type: str = ""
+    title: str = ""
+    artist: str = ""
+    album: str = ""
+    duration_ms: int = 0
+    view_offset_ms: int = 0
+
+
+def _int(text):
+    try:
+        return max(0, int(float(text)))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def parse_sessions(data):
+    """Parse a ``/status/sessions`` answer into a list of Session.
+
+    Every child of ``MediaContainer`` with a ``Player`` child is a session;
+    missing attributes become empty strings or zero. Raises PlexError
+    (``malformed``) for anything that is not such a document, including any
+    DOCTYPE or ENTITY declaration, which Plex never sends.
+    """
+    head = data[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
+        raise PlexError("malformed", "Plex answer holds a DOCTYPE or ENTITY declaration; refused")
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError as err:
+        raise PlexError("malformed", "Plex answer is not valid XML (%s)" % err) from None
+    if root.tag != "MediaContainer":
+        raise PlexError("malformed", "Plex answer is not a MediaContainer (got <%s>)"
+                        % root.tag[:40])
+    sessions = []
+    for item in root:
+        player = item.find("Player")
+        if player is None:
+            continue
+        get = item.attrib.get
+        sessions.append(Session(
+            machine_id=player.get("machineIdentifier", ""),
+            player_title=player.get("title", "") or player.get("product", ""),
+            product=player.get("product", ""),
+            platform=player.get("platform", ""),
+            state=player.get("state", ""),
+            session_key=get("sessionKey", ""),
+            rating_key=get("ratingKey", ""),
+            media_type=get("type", "") or item.tag.lower(),
+            title=get("title", ""),
+            artist=get("originalTitle", "") or get("grandparentTitle", ""),
+            album=get("parentTitle", ""),
+            duration_ms=_int(get("duration")),
+            view_offset_ms=_int(get("viewOffset")),
+        ))
+    return sessions
+
+
+def _session_order(session):
+    key = session.session_key
+    return (1, int(key), "") if key.isdigit() else (0, 0, key)
+
+
+def current_by_player(sessions):
+    """Map machine identifier → its current session (the highest ``sessionKey``)."""
+    current = {}
+    for session in sessions:
+        best = current.get(session.machine_id)
+        if best is None or _session_order(session) > _session_order(best):
+            current[session.machine_id] = session
+    return current
+
+
+class _Connections:
+    """Remembers the connection in use so another thread can abort it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.current = None
+        self.aborted = False
+
+    def track(self, connection):
+        with self.lock:
+            self.current = connection
+            if self.aborted:
+                self._shutdown(connection)
+
+    def abort(self):
+        with self.lock:
+            self.aborted = True
+            if self.current is not None:
+                self._shutdown(self.current)
+
+    @staticmethod
+    def _shutdown(connection):
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _TrackedHTTPConnection(http.client.HTTPConnection):
+    registry = None
+
+    def connect(self):
+        super().connect()
+        self.registry.track(self)
+
+
+class _TrackedHTTPSConnection(http.client.HTTPSConnection):
+    registry = None
+
+    def connect(self):
+        super().connect()
+        self.registry.track(self)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, connection_class):
+        super().__init__()
+        self.connection_class = connection_class
+
+    def http_open(self, req):
+        return self.do_open(self.connection_class, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, connection_class):
+        super().__init__()
+        self.connection_class = connection_class
+
+    def https_open(self, req):
+        return self.do_open(self.connection_class, req, context=self._context)
+
+
+class PlexClient:
+    """Asks one Plex Media Server questions, one at a time, with a timeout.
+
+    ``abort()`` (from another thread) cuts the request in flight short, so a
+    hung server never holds up a shutdown.
+    """
+
+    def __init__(self, base_url, token, timeout=5.0):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._connections = _Connections()
+        http_class = type("HTTPConnection", (_TrackedHTTPConnection,),
+                          {"registry": self._connections})
+        https_class = type("HTTPSConnection", (_TrackedHTTPSConnection,),
+                           {"registry": self._connections})
+        self._opener = urllib.request.OpenerDirector()
+        for handler in (urllib.request.UnknownHandler(), _HTTPHandler(http_class),
+                        _HTTPSHandler(https_class), urllib.request.HTTPErrorProcessor(),
+                        urllib.request.HTTPDefaultErrorHandler()):
+            self._opener.add_handler(handler)
+
+    def headers(self):
+        return {
+            "Accept": "application/xml",
+            "X-Plex-Token": self.token,
+            "X-Plex-Product": "StreamerBrainz",
+            "X-Plex-Version": __version__,
+            "X-Plex-Client-Identifier": CLIENT_IDENTIFIER,
+            "X-Plex-Platform": "Python",
+            "X-Plex-Device-Name": socket.gethostname(),
+        }
+
+    def get(self, path, timeout=None):
+        """GET ``path`` and return the body bytes, or raise PlexError."""
+        request = urllib.request.Request(self.base_url + path, headers=self.headers())
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            with self._opener.open(request, timeout=timeout) as answer:
+                body = answer.read(MAX_ANSWER_BYTES + 1)
+        except urllib.error.HTTPError as err:
+            err.close()
+            if err.code in (401, 403):
+                raise PlexError("auth", "Plex rejected the token (%d)" % err.code,
+                                err.code) from None
+            raise PlexError("http", "Plex answered %d %s" % (err.code, err.reason),
+                            err.code) from None
+        except urllib.error.URLError as err:
+            reason = err.reason
+            if isinstance(reason, socket.timeout):
+                raise PlexError("timeout", "Plex did not answer within %gs" % timeout) from None
+            raise PlexError("network", "cannot reach Plex: %s" % _describe(reason)) from None
+        except socket.timeout:
+            raise PlexError("timeout", "Plex did not answer within %gs" % timeout) from None
+        except (OSError, http.client.HTTPException) as err:
+            if self._connections.aborted:
+                raise PlexError("network", "request aborted by shutdown") from None
+            raise PlexError("network", "connection to Plex failed: %s" % _describe(err)) from None
+        if len(body) > MAX_ANSWER_BYTES:
+            raise PlexError("malformed", "Plex answer is larger than %d MiB; refused"
+                            % (MAX_ANSWER_BYTES // (1024 * 1024)))
+        return body
+
+    def sessions(self, timeout=None):
+        """Return the list of Session now playing."""
+        return parse_sessions(self.get("/status/sessions", timeout))
+
+    def abort(self):
+        """Cut the request in flight (if any) and refuse new ones."""
+        self._connections.abort()
+
+
+def _describe(err):
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror.lower()
+    text = str(err) or type(err).__name__
+    return text

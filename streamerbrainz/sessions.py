@@ -1,0 +1,175 @@
+"""The session fetcher thread: triggers in, ``PlexStateChanged`` actions out.
+
+One fetch in flight at a time. Whatever queued while a fetch was running is
+served by the next fetch, which starts as soon as the current one ends, so
+a burst of webhooks costs a handful of fetches and no fixed delay. The
+state rules themselves live in ``tracker``; this module only moves data.
+"""
+
+import dataclasses
+import queue
+import threading
+import time
+
+from streamerbrainz import plex, tracker
+from streamerbrainz.actions import PlexStateChanged
+from streamerbrainz.log import get_logger
+from streamerbrainz.repeats import RepeatFilter
+
+log = get_logger("sessions")
+
+STOP = object()
+FIRST_RETRY_DELAY = 0.25
+MAX_RETRY_DELAY = 4.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchOutcome:
+    """How the last fetch went, for ``/healthz``."""
+
+    outcome: str = "never"  # never, ok or error
+    at: float = 0.0  # wall-clock seconds
+    error: str = ""
+
+
+class SessionFetcher:
+    """Owns the per-player state; fed by ``triggers``, feeds ``actions``."""
+
+    def __init__(self, client, triggers, actions, followed=(), timeout=5.0,
+                 clock=time.monotonic, wall=time.time):
+        self.client = client
+        self.triggers = triggers
+        self.actions = actions
+        self.followed = frozenset(followed)
+        self.deadline = timeout * 3
+        self.clock = clock
+        self.wall = wall
+        self.states = {}
+        self.last_fetch = FetchOutcome()
+        self._found = {}
+        self._failures = RepeatFilter()
+        self._failing = False
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sessions", daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self, timeout):
+        """Ask the thread to stop, cut a fetch in flight, wait up to ``timeout``."""
+        self._stopping.set()
+        try:
+            self.triggers.put_nowait(STOP)
+        except queue.Full:
+            pass  # the thread has work queued, so it wakes and sees _stopping
+        self.client.abort()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self):
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                self.handle(batch)
+            except Exception:
+                log.exception("session fetcher failed; carrying on")
+
+    def _next_batch(self):
+        batch = [self.triggers.get()]
+        while True:
+            try:
+                batch.append(self.triggers.get_nowait())
+            except queue.Empty:
+                break
+        if self._stopping.is_set() or any(item is STOP for item in batch):
+            return None
+        return batch
+
+    def follows(self, machine_id):
+        return not self.followed or machine_id in self.followed
+
+    def handle(self, batch):
+        """One fetch for a batch of triggers, then the state rules per player."""
+        events = {}
+        for event in batch:
+            if event.player_uuid and self.follows(event.player_uuid):
+                if event.state is not None or event.player_uuid not in events:
+                    events[event.player_uuid] = event
+        try:
+            sessions = self.fetch()
+        except plex.PlexError as err:
+            self._report_failure(err)
+            for machine_id, event in events.items():
+                self._update(machine_id, *tracker.observe_without_fetch(
+                    self.states.get(machine_id), event, self.clock(), self.wall()))
+            return
+        self._report_success()
+        current = plex.current_by_player(s for s in sessions if self.follows(s.machine_id))
+        now, wall = self.clock(), self.wall()
+        for machine_id in sorted(set(current) | set(self.states) | set(events)):
+            session = current.get(machine_id)
+            if session is not None:
+                self._log_found(session, announce=machine_id in events)
+            self._update(machine_id, *tracker.observe(
+                self.states.get(machine_id), session, events.get(machine_id), now, wall))
+
+    def _update(self, machine_id, state, changed):
+        if state is None:
+            return
+        previous = self.states.get(machine_id)
+        self.states[machine_id] = state
+        if changed:
+            previous_state = previous.state if previous is not None else tracker.STOPPED
+            self.actions.put(PlexStateChanged.from_state(state, previous_state, self.clock()))
+
+    def fetch(self):
+        """Ask Plex for the sessions, retrying transient failures until the deadline."""
+        deadline = self.clock() + self.deadline
+        delay = FIRST_RETRY_DELAY
+        while True:
+            remaining = deadline - self.clock()
+            try:
+                return self.client.sessions(timeout=max(0.1, min(self.client.timeout, remaining)))
+            except plex.PlexError as err:
+                remaining = deadline - self.clock()
+                if not err.retryable or self._stopping.is_set() or remaining <= delay:
+                    raise
+                log.debug("Plex fetch failed; retrying", error=str(err), retry_in_s=delay)
+                if self._stopping.wait(delay):
+                    raise
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+
+    def _log_found(self, session, announce):
+        """INFO when a webhook named the player or the session changed, else DEBUG."""
+        key = (session.state, session.rating_key, session.session_key)
+        fields = dict(title=session.title, artist=session.artist, album=session.album,
+                      state=session.state, position_ms=session.view_offset_ms,
+                      duration_ms=session.duration_ms, player=session.player_title)
+        if announce or self._found.get(session.machine_id) != key:
+            self._found[session.machine_id] = key
+            log.info("Plex session found", **fields)
+        else:
+            log.debug("Plex session found", **fields)
+
+    def _report_failure(self, err):
+        self.last_fetch = FetchOutcome("error", self.wall(), str(err))
+        self._failing = True
+        log_now, repeats = self._failures.check((err.kind, str(err)), self.clock())
+        if not log_now:
+            log.debug("Plex fetch failed", error=str(err))
+            return
+        suffix = {} if not repeats else {"repeated": repeats}
+        if err.kind == "auth":
+            log.error("%s: it may have expired or been revoked; update -plex-token-file and "
+                      "restart the daemon" % err, **suffix)
+        else:
+            log.warn("Plex fetch failed", error=str(err), **suffix)
+
+    def _report_success(self):
+        self.last_fetch = FetchOutcome("ok", self.wall())
+        if self._failing:
+            self._failing = False
+            self._failures.clear()
+            log.info("Plex reachable again")

@@ -1,0 +1,149 @@
+"""Per-player state and the rules that decide when it changed: pure functions.
+
+A fetch (or a failed one) plus the events that triggered it go in; the new
+``PlayerState`` and whether it is a change come out. Nothing here touches
+a socket or a clock of its own: callers pass ``now``.
+"""
+
+import dataclasses
+
+PLAYING, PAUSED, BUFFERING, STOPPED = "playing", "paused", "buffering", "stopped"
+KNOWN_STATES = (PLAYING, PAUSED, BUFFERING, STOPPED)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayerState:
+    """What one followed player is doing, as far as we know.
+
+    ``position_ms`` was true at monotonic time ``position_at``; use
+    ``position()`` for the position now. ``since`` and ``updated_at`` are
+    wall-clock seconds.
+    """
+
+    machine_id: str
+    state: str = STOPPED
+    title: str = ""
+    artist: str = ""
+    album: str = ""
+    duration_ms: int = 0
+    position_ms: int = 0
+    position_at: float = 0.0
+    session_key: str = ""
+    rating_key: str = ""
+    player: str = ""
+    product: str = ""
+    since: float = 0.0
+    updated_at: float = 0.0
+    stopped_by_event: bool = False
+
+    def position(self, now):
+        """The position at monotonic time ``now``, moving only while playing."""
+        if self.state != PLAYING:
+            return self.position_ms
+        moved = self.position_ms + int((now - self.position_at) * 1000)
+        if self.duration_ms:
+            moved = min(moved, self.duration_ms)
+        return max(moved, 0)
+
+    def track(self):
+        return (self.rating_key, self.session_key)
+
+
+def normalise_state(state):
+    return state if state in KNOWN_STATES else (STOPPED if not state else state)
+
+
+def from_session(session, state, now, wall, previous=None):
+    """A PlayerState built from a Session, with ``state`` deciding."""
+    return PlayerState(
+        machine_id=session.machine_id,
+        state=state,
+        title=session.title,
+        artist=session.artist,
+        album=session.album,
+        duration_ms=session.duration_ms,
+        position_ms=session.view_offset_ms,
+        position_at=now,
+        session_key=session.session_key,
+        rating_key=session.rating_key,
+        player=session.player_title or (previous.player if previous else ""),
+        product=session.product or (previous.product if previous else ""),
+        since=wall,
+        updated_at=wall,
+    )
+
+
+def from_event(machine_id, event, state, now, wall, previous=None):
+    """A PlayerState from a webhook alone, for when Plex cannot say more."""
+    same_track = previous is not None and (not event.rating_key
+                                           or event.rating_key == previous.rating_key)
+    base = previous if same_track else PlayerState(machine_id=machine_id)
+    position = base.position(now)
+    return dataclasses.replace(
+        base,
+        state=state,
+        title=event.title or base.title,
+        artist=event.artist or base.artist,
+        album=event.album or base.album,
+        rating_key=event.rating_key or base.rating_key,
+        player=event.player_title or base.player,
+        position_ms=position,
+        position_at=now,
+        since=wall,
+        updated_at=wall,
+        stopped_by_event=(state == STOPPED),
+    )
+
+
+def observe(previous, session, event, now, wall):
+    """Return ``(new_state, changed)`` for one player after a fetch.
+
+    ``previous``: the last PlayerState or None. ``session``: the player's
+    current Session, or None when it is not in the list. ``event``: the
+    latest webhook naming this player since the last fetch, or None; its
+    event decides the state, the session supplies the rest.
+    """
+    decided = event.state if event is not None else None
+    if session is not None:
+        state = decided or normalise_state(session.state)
+        # A lingering session after media.stop must not bring the player back.
+        sticky = (decided is None and previous is not None and previous.stopped_by_event
+                  and previous.track() == (session.rating_key, session.session_key)
+                  and state != PLAYING)
+        if sticky:
+            state = STOPPED
+        current = dataclasses.replace(from_session(session, state, now, wall, previous),
+                                      stopped_by_event=sticky or decided == STOPPED)
+    elif decided is not None and decided != STOPPED:
+        current = from_event(machine_of(previous, event), event, decided, now, wall, previous)
+    elif previous is not None and previous.state != STOPPED:
+        current = dataclasses.replace(previous, state=STOPPED, position_ms=previous.position(now),
+                                      position_at=now, since=wall, updated_at=wall,
+                                      stopped_by_event=decided == STOPPED)
+    elif previous is None and decided == STOPPED:
+        current = from_event(event.player_uuid, event, STOPPED, now, wall)
+    else:
+        return previous, False
+    return settle(previous, current)
+
+
+def observe_without_fetch(previous, event, now, wall):
+    """The state an event alone decides when Plex could not be asked."""
+    if event is None or event.state is None:
+        return previous, False
+    machine_id = machine_of(previous, event)
+    return settle(previous, from_event(machine_id, event, event.state, now, wall, previous))
+
+
+def machine_of(previous, event):
+    return previous.machine_id if previous is not None else event.player_uuid
+
+
+def settle(previous, current):
+    """Keep ``since`` across non-changes and say whether this is a change."""
+    if previous is None:
+        return current, True
+    changed = previous.state != current.state or previous.track() != current.track()
+    if not changed:
+        current = dataclasses.replace(current, since=previous.since)
+    return current, changed

@@ -1,0 +1,332 @@
+"""The HTTP server: routing, body limits and the webhook endpoint.
+
+A connection is handed to a worker thread only once it has something to
+read, so idle connections cost no thread; at most ``max_connections``
+workers run at once and a connection beyond that gets 503. Every request
+must arrive within ``READ_DEADLINE`` seconds. The webhook answer goes out
+as soon as the event is queued, before any Plex fetch.
+"""
+
+import http.server
+import io
+import json
+import queue
+import selectors
+import socket
+import socketserver
+import threading
+import time
+import urllib.parse
+
+from streamerbrainz import __version__, payloads
+from streamerbrainz.config import WEBHOOK_PATH
+from streamerbrainz.log import get_logger
+
+log = get_logger("webhooks")
+
+READ_DEADLINE = 10.0
+MAX_REQUESTS_PER_CONNECTION = 100
+MAX_BODY = 8 * 1024 * 1024
+MAX_WAITING_CONNECTIONS = 1024
+
+ROUTES = {
+    WEBHOOK_PATH: ("POST",),
+    "/": ("GET", "HEAD"),
+    "/healthz": ("GET", "HEAD"),
+}
+
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         b"Retry-After: 1\r\nContent-Length: 27\r\nConnection: close\r\n\r\n"
+         b'{"error": "server is busy"}')
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket reader that gives up when the request's deadline passes."""
+
+    def __init__(self, sock):
+        super().__init__()
+        self.sock = sock
+        self.deadline = time.monotonic() + READ_DEADLINE
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("request not received within %gs" % READ_DEADLINE)
+        self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer)
+
+
+class WebhookHandler(http.server.BaseHTTPRequestHandler):
+    """One connection: answers the routes in ``ROUTES`` with small JSON bodies."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "StreamerBrainz/" + __version__
+
+    def version_string(self):
+        return self.server_version
+
+    def setup(self):
+        super().setup()
+        self.rfile.close()
+        self.reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self.reader, 65536)
+        self.served = 0
+
+    def handle_one_request(self):
+        self.reader.deadline = time.monotonic() + READ_DEADLINE
+        self.served += 1
+        super().handle_one_request()
+        if self.served >= MAX_REQUESTS_PER_CONNECTION:
+            self.close_connection = True
+
+    def log_message(self, format, *args):
+        pass
+
+    def log_request(self, code="-", size="-"):
+        path = getattr(self, "path", "")
+        log.debug("http request", method=getattr(self, "command", ""),
+                  path=urllib.parse.urlsplit(path).path[:200], status=code,
+                  client=self.client_address[0])
+
+    def send_error(self, code, message=None, explain=None):
+        self.close_connection = True
+        phrase = self.responses.get(code, ("error",))[0]
+        self.reply(code, {"error": message or phrase})
+
+    def reply(self, status, body, headers=()):
+        data = (json.dumps(body) + "\n").encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", "") != "HEAD":
+            self.wfile.write(data)
+
+    def route(self):
+        """Return the path when this method may use it; otherwise answer and return None."""
+        path = urllib.parse.urlsplit(self.path).path
+        allowed = ROUTES.get(path)
+        if allowed is None:
+            self.reply(404, {"error": "not found"})
+            return None
+        if self.command not in allowed:
+            self.reply(405, {"error": "method not allowed"}, [("Allow", ", ".join(allowed))])
+            return None
+        return path
+
+    def do_GET(self):
+        if self.route() is not None:
+            self.reply(200, self.server.health())
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        if self.route() is None:
+            return
+        body = self.read_body()
+        if body is None:
+            return
+        try:
+            event = payloads.parse(self.headers.get("Content-Type", ""), body)
+        except payloads.PayloadError as err:
+            log.debug("webhook refused", error=str(err), client=self.client_address[0])
+            self.reply(400, {"error": str(err)})
+            return
+        self.reply(*self.server.accept_event(event))
+
+    def do_other(self):
+        """A method no route allows: ``route()`` answers 404 or 405."""
+        self.route()
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_other
+
+    def read_body(self):
+        """Read the whole body within the limits, or answer and return None."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            self.reply(411, {"error": "send a Content-Length; chunked bodies are not accepted"})
+            return None
+        raw = self.headers.get("Content-Length", "0").strip() or "0"
+        if not raw.isdigit():
+            self.close_connection = True
+            self.reply(400, {"error": "invalid Content-Length"})
+            return None
+        length = int(raw)
+        if length > self.server.max_body:
+            self.close_connection = True
+            self.reply(413, {"error": "body larger than %d bytes" % self.server.max_body})
+            return None
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            body = b""
+        if len(body) < length:
+            self.close_connection = True
+            self.reply(400, {"error": "truncated body: %d of %d bytes arrived within %gs"
+                             % (len(body), length, READ_DEADLINE)})
+            return None
+        return body
+
+
+class WebhookServer(socketserver.TCPServer):
+    """Accepts connections on one thread and serves each on a bounded worker.
+
+    ``serve()`` blocks until ``stop()``; it wakes only for sockets, never on
+    a timer, except to expire connections that sent nothing in time.
+    """
+
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, triggers, followed=(), plex_enabled=True, health=None,
+                 max_connections=32, max_body=MAX_BODY):
+        host = address[0]
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__(address, WebhookHandler)
+        self.triggers = triggers
+        self.followed = frozenset(followed)
+        self.plex_enabled = plex_enabled
+        self._health = health or (lambda: {})
+        self.max_body = max_body
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._lock = threading.Lock()
+        self._active = {}
+
+    def health(self):
+        return self._health()
+
+    def accept_event(self, event):
+        """Queue a webhook event for the fetcher; return ``(status, body[, headers])``."""
+        fetch, reason = payloads.triage(event, self.followed)
+        fields = dict(event=event.event or "(empty)", player=event.player_uuid,
+                      player_title=event.player_title)
+        if event.event == payloads.TEST_EVENT:
+            log.info("Plex webhook test received", account=event.account)
+        if fetch and not self.plex_enabled:
+            fetch, reason = False, "Plex is not enabled"
+        if not fetch:
+            log.debug("webhook ignored", reason=reason, **fields)
+            return 200, {"status": "ignored", "reason": reason}
+        try:
+            self.triggers.put_nowait(event)
+        except queue.Full:
+            log.warn("webhook queue full; answering 503", **fields)
+            return 503, {"error": "too many webhooks queued; retry"}, [("Retry-After", "1")]
+        log.debug("webhook received", **fields)
+        return 200, {"status": "queued"}
+
+    def server_activate(self):
+        super().server_activate()
+        self.socket.setblocking(False)
+
+    def serve(self):
+        """Accept and dispatch connections until ``stop()`` is called."""
+        waiting = {}  # socket -> (address, deadline)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ, "accept")
+            selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+            try:
+                while True:
+                    timeout = None
+                    if waiting:
+                        timeout = max(0.0, min(d for _, d in waiting.values()) - time.monotonic())
+                    for key, _ in selector.select(timeout):
+                        if key.data == "wake":
+                            return
+                        if key.data == "accept":
+                            self._accept(selector, waiting)
+                        else:
+                            selector.unregister(key.fileobj)
+                            address, _ = waiting.pop(key.fileobj)
+                            self._dispatch(key.fileobj, address)
+                    self._expire(selector, waiting)
+            finally:
+                for sock in waiting:
+                    sock.close()
+
+    def _accept(self, selector, waiting):
+        try:
+            sock, address = self.socket.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as err:
+            log.warn("cannot accept a connection", error=err.strerror or str(err))
+            return
+        if len(waiting) >= MAX_WAITING_CONNECTIONS:
+            oldest = min(waiting, key=lambda s: waiting[s][1])
+            selector.unregister(oldest)
+            del waiting[oldest]
+            oldest.close()
+        waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
+        selector.register(sock, selectors.EVENT_READ, "conn")
+
+    @staticmethod
+    def _expire(selector, waiting):
+        now = time.monotonic()
+        for sock in [s for s, (_, deadline) in waiting.items() if deadline <= now]:
+            selector.unregister(sock)
+            del waiting[sock]
+            sock.close()
+
+    def _dispatch(self, sock, address):
+        if not self._slots.acquire(blocking=False):
+            try:
+                sock.setblocking(True)
+                sock.settimeout(1.0)
+                sock.sendall(_BUSY)
+            except OSError:
+                pass
+            sock.close()
+            log.warn("too many connections at once; answered 503", client=address[0])
+            return
+        sock.setblocking(True)
+        thread = threading.Thread(target=self._work, args=(sock, address), daemon=True,
+                                  name="http")
+        with self._lock:
+            self._active[sock] = thread
+        thread.start()
+
+    def _work(self, sock, address):
+        try:
+            self.finish_request(sock, address)
+        except OSError as err:
+            log.debug("connection lost", client=address[0], error=err.strerror or str(err))
+        except Exception:
+            log.exception("HTTP handler failed", client=address[0])
+        finally:
+            with self._lock:
+                self._active.pop(sock, None)
+            self.shutdown_request(sock)
+            self._slots.release()
+
+    def stop(self):
+        """Make ``serve()`` return."""
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def close(self, timeout=1.0):
+        """Close the listener, cut idle connections short and wait for workers."""
+        self.server_close()
+        with self._lock:
+            active = dict(self._active)
+        for sock in active:
+            try:
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for thread in active.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._wake_r.close()
+        self._wake_w.close()
