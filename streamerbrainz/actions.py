@@ -50,3 +50,8 @@ class Shutdown:
     """Stop the daemon cleanly; ``reason`` names the signal or the cause."""
 
     reason: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Reload:
+    """Re-read the token and secret files (SIGHUP)."""

@@ -99,6 +99,7 @@ def main(argv=None, environ=None):
         return EXIT_USAGE
     log.setup(cfg.log_level, environ=environ)
     log.add_secret(cfg.plex_token)
+    log.add_secret(cfg.webhooks_secret)
     if command == "players":
         from streamerbrainz import players
         return players.main(cfg)

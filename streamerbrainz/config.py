@@ -36,6 +36,12 @@ FLAGS = (
          "int", "PORT"),
     Flag("webhooks-bind", "0.0.0.0",
          "address to listen on (127.0.0.1 behind a reverse proxy, :: for IPv6)", metavar="ADDR"),
+    Flag("webhooks-secret-file", "",
+         "file holding a secret; when set, only POST /webhooks/plex/<secret> is served; when "
+         "empty under systemd, $CREDENTIALS_DIRECTORY/webhooks-secret", metavar="PATH"),
+    Flag("webhooks-allow", (),
+         "network allowed to POST webhooks (CIDR, IPv4 or IPv6); repeat or comma-separate; "
+         "empty allows every address", "list", "CIDR"),
     Flag("plex-server-url", "",
          "Plex server URL, e.g. http://plex.home.arpa:32400; Plex is enabled when set",
          metavar="URL"),
@@ -61,6 +67,9 @@ WEBHOOK_PATH = "/webhooks/plex"
 class Config:
     webhooks_port: int = 3001
     webhooks_bind: str = "0.0.0.0"
+    webhooks_secret_file: str = ""
+    webhooks_secret: str = dataclasses.field(default="", repr=False)
+    webhooks_allow: tuple = ()
     plex_server_url: str = ""
     plex_token_file: str = ""
     plex_token: str = dataclasses.field(default="", repr=False)
@@ -162,15 +171,41 @@ def validate_server_url(raw):
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
-def token_file_path(raw, environ):
+SECRET_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+MIN_SECRET_LENGTH = 16
+
+
+def credential_path(raw, environ, name):
+    """The flag's path, or systemd's ``$CREDENTIALS_DIRECTORY/name`` when that exists."""
     if raw:
         return raw
     credentials = environ.get("CREDENTIALS_DIRECTORY")
     if credentials:
-        candidate = os.path.join(credentials, "plex-token")
+        candidate = os.path.join(credentials, name)
         if os.path.exists(candidate):
             return candidate
     return ""
+
+
+def read_webhooks_secret(path):
+    """Read and check the webhook secret: it becomes part of a URL path."""
+    secret = read_secret_file(path, "webhooks-secret-file")
+    if not set(secret) <= SECRET_CHARACTERS or len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError("-webhooks-secret-file %s: must be at least %d letters, digits, '-', "
+                          "'_', '.' or '~' (make one with: python3 -c 'import secrets; "
+                          "print(secrets.token_urlsafe(24))')" % (path, MIN_SECRET_LENGTH))
+    return secret
+
+
+def parse_networks(items):
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError("-webhooks-allow: %r is not a network; use CIDR such as "
+                              "192.168.1.0/24, 10.0.0.5 or fd00::/8" % item) from None
+    return tuple(networks)
 
 
 def build(values, environ, need_plex=False):
@@ -196,16 +231,21 @@ def build(values, environ, need_plex=False):
     server = validate_server_url(values["plex-server-url"])
     if need_plex and not server:
         raise ConfigError("-plex-server-url: required, e.g. http://plex.home.arpa:32400")
-    token_file = token_file_path(values["plex-token-file"], environ)
+    token_file = credential_path(values["plex-token-file"], environ, "plex-token")
     token = ""
     if server:
         if not token_file:
             raise ConfigError("-plex-token-file: required when -plex-server-url is set "
                               "(a file holding the Plex token)")
         token = read_secret_file(token_file, "plex-token-file")
+    secret_file = credential_path(values["webhooks-secret-file"], environ, "webhooks-secret")
+    secret = read_webhooks_secret(secret_file) if secret_file else ""
     return Config(
         webhooks_port=port,
         webhooks_bind=bind,
+        webhooks_secret_file=secret_file,
+        webhooks_secret=secret,
+        webhooks_allow=parse_networks(values["webhooks-allow"]),
         plex_server_url=server,
         plex_token_file=token_file,
         plex_token=token,

@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 
-from streamerbrainz import __version__, systemd
-from streamerbrainz.actions import PlexStateChanged, Shutdown
+from streamerbrainz import __version__, config as configuration, log as logging_setup, systemd
+from streamerbrainz.actions import PlexStateChanged, Reload, Shutdown
 from streamerbrainz.config import WEBHOOK_PATH
 from streamerbrainz.log import get_logger
 from streamerbrainz.payloads import WebhookEvent
@@ -41,10 +41,11 @@ class Daemon:
         self.actions = queue.SimpleQueue()
         self.triggers = queue.Queue(maxsize=TRIGGER_QUEUE_SIZE)
         self.notifier = systemd.Notifier(environ)
-        self.fetcher = None
+        self.client = self.fetcher = None
         if config.plex_enabled:
-            client = PlexClient(config.plex_server_url, config.plex_token, config.plex_timeout)
-            self.fetcher = SessionFetcher(client, self.triggers, self.actions,
+            self.client = PlexClient(config.plex_server_url, config.plex_token,
+                                     config.plex_timeout)
+            self.fetcher = SessionFetcher(self.client, self.triggers, self.actions,
                                           config.plex_machine_ids, config.plex_timeout)
         self.server = None
         self.running = False
@@ -52,6 +53,7 @@ class Daemon:
         self.handlers = {
             PlexStateChanged: self.on_state_changed,
             Shutdown: self.on_shutdown,
+            Reload: self.on_reload,
         }
 
     # -- handlers -----------------------------------------------------------
@@ -66,6 +68,39 @@ class Daemon:
     def on_shutdown(self, action):
         log.info("shutting down", reason=action.reason)
         self.running = False
+
+    def on_reload(self, action):
+        """Re-read the token and secret files; keep the old value when one fails."""
+        if self.client is not None:
+            self._reload_secret("plex-token-file", self.config.plex_token_file,
+                                configuration.read_secret_file, self.client.token,
+                                self._use_token)
+        if self.server is not None and self.config.webhooks_secret_file:
+            self._reload_secret("webhooks-secret-file", self.config.webhooks_secret_file,
+                                lambda path, flag: configuration.read_webhooks_secret(path),
+                                self.server.secret, self._use_secret)
+
+    @staticmethod
+    def _reload_secret(flag, path, read, old, use):
+        try:
+            new = read(path, flag)
+        except configuration.ConfigError as err:
+            log.warn("SIGHUP: keeping the current value", flag="-" + flag, error=str(err))
+            return
+        use(old, new)
+        log.info("SIGHUP: reloaded", flag="-" + flag, changed=new != old)
+
+    def _use_token(self, old, new):
+        if new != old:
+            logging_setup.add_secret(new)
+            self.client.token = new
+            self.fetcher.token_changed()
+            self.triggers.put_nowait(WebhookEvent(received_at=time.monotonic(), source="reload"))
+
+    def _use_secret(self, old, new):
+        if new != old:
+            logging_setup.add_secret(new)
+            self.server.secret = new
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -84,18 +119,22 @@ class Daemon:
         }
 
     def _on_signal(self, signum, frame):
-        self.actions.put(Shutdown(signal.Signals(signum).name))
+        # SimpleQueue.put is reentrant, so it is safe inside a signal handler.
+        if signum == signal.SIGHUP:
+            self.actions.put(Reload())
+        else:
+            self.actions.put(Shutdown(signal.Signals(signum).name))
 
     def run(self):
         """Start, serve until a signal, stop; return the exit status."""
-        for signum in SHUTDOWN_SIGNALS:
+        for signum in SHUTDOWN_SIGNALS + (signal.SIGHUP,):
             signal.signal(signum, self._on_signal)
         config = self.config
         try:
             self.server = WebhookServer(
                 (config.webhooks_bind, config.webhooks_port), self.triggers,
                 followed=config.plex_machine_ids, plex_enabled=config.plex_enabled,
-                health=self.health)
+                health=self.health, secret=config.webhooks_secret, allow=config.webhooks_allow)
         except OSError as err:
             host = config.webhooks_bind
             host = "[%s]" % host if ":" in host else host
@@ -105,9 +144,10 @@ class Daemon:
             return 1
         host, port = self.server.server_address[:2]
         log.info("webhooks server listening", addr=host, port=port)
+        endpoint = WEBHOOK_PATH + ("/\u2026" if config.webhooks_secret else "")
         if config.plex_enabled:
             log.info("Plex webhook enabled", server=config.plex_server_url,
-                     machine_id=",".join(config.plex_machine_ids) or "*", endpoint=WEBHOOK_PATH)
+                     machine_id=",".join(config.plex_machine_ids) or "*", endpoint=endpoint)
         else:
             log.warn("Plex is not enabled: webhooks are acknowledged and nothing more; "
                      "set -plex-server-url and -plex-token-file")

@@ -75,7 +75,18 @@ def parse_body(content_type, body):
 def multipart_payload(content_type, body):
     """Return the bytes of the part named ``payload`` in a multipart body."""
     head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    try:
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+        return _payload_part(message)
+    except PayloadError:
+        raise
+    except Exception:
+        # The email package has its own corner cases on hostile input; the
+        # caller only needs to know this body is not a webhook.
+        raise PayloadError("malformed multipart body") from None
+
+
+def _payload_part(message):
     if not message.is_multipart():
         raise PayloadError("multipart body without a usable boundary")
     for defect in message.defects:

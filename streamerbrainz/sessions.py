@@ -21,6 +21,7 @@ log = get_logger("sessions")
 STOP = object()
 FIRST_RETRY_DELAY = 0.25
 MAX_RETRY_DELAY = 4.0
+AUTH_HOLD = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +49,9 @@ class SessionFetcher:
         self.last_fetch = FetchOutcome()
         self._found = {}
         self._failures = RepeatFilter()
-        self._failing = False
+        self._failed_fetches = 0
+        self._auth_error = None
+        self._auth_hold_until = 0.0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sessions", daemon=True)
 
@@ -87,6 +90,10 @@ class SessionFetcher:
             return None
         return batch
 
+    def token_changed(self):
+        """Called after the token was replaced: ask Plex again at once."""
+        self._auth_hold_until = 0.0
+
     def follows(self, machine_id):
         return not self.followed or machine_id in self.followed
 
@@ -100,7 +107,7 @@ class SessionFetcher:
         try:
             sessions = self.fetch()
         except plex.PlexError as err:
-            self._report_failure(err)
+            self._report_failure(err, at_start=any(e.source == "start" for e in batch))
             for machine_id, event in events.items():
                 self._update(machine_id, *tracker.observe_without_fetch(
                     self.states.get(machine_id), event, self.clock(), self.wall()))
@@ -125,7 +132,14 @@ class SessionFetcher:
             self.actions.put(PlexStateChanged.from_state(state, previous_state, self.clock()))
 
     def fetch(self):
-        """Ask Plex for the sessions, retrying transient failures until the deadline."""
+        """Ask Plex for the sessions, retrying transient failures until the deadline.
+
+        After Plex rejected the token, it is not asked again for a while (or
+        until ``token_changed()``), so a stream of webhooks causes no storm of
+        rejected requests.
+        """
+        if self._auth_error is not None and self.clock() < self._auth_hold_until:
+            raise self._auth_error
         deadline = self.clock() + self.deadline
         delay = FIRST_RETRY_DELAY
         while True:
@@ -133,6 +147,9 @@ class SessionFetcher:
             try:
                 return self.client.sessions(timeout=max(0.1, min(self.client.timeout, remaining)))
             except plex.PlexError as err:
+                if err.kind == "auth":
+                    self._auth_error = err
+                    self._auth_hold_until = self.clock() + AUTH_HOLD
                 remaining = deadline - self.clock()
                 if not err.retryable or self._stopping.is_set() or remaining <= delay:
                     raise
@@ -153,23 +170,31 @@ class SessionFetcher:
         else:
             log.debug("Plex session found", **fields)
 
-    def _report_failure(self, err):
+    def _report_failure(self, err, at_start=False):
+        """One line per kind of failure; repeats summarised once a minute."""
         self.last_fetch = FetchOutcome("error", self.wall(), str(err))
-        self._failing = True
-        log_now, repeats = self._failures.check((err.kind, str(err)), self.clock())
+        self._failed_fetches += 1
+        log_now, repeats = self._failures.check((err.kind, err.status), self.clock())
         if not log_now:
             log.debug("Plex fetch failed", error=str(err))
             return
-        suffix = {} if not repeats else {"repeated": repeats}
+        message = "Plex fetch failed"
         if err.kind == "auth":
-            log.error("%s: it may have expired or been revoked; update -plex-token-file and "
-                      "restart the daemon" % err, **suffix)
+            message = ("%s: it may have expired or been revoked; update -plex-token-file and "
+                       "send SIGHUP" % err)
+        elif at_start:
+            message = "Plex is not reachable at start-up; carrying on, the next webhook tries again"
+        if repeats:
+            message += " (repeated %d times in the last minute)" % repeats
+        if err.kind == "auth":
+            log.error(message)
         else:
-            log.warn("Plex fetch failed", error=str(err), **suffix)
+            log.warn(message, error=str(err))
 
     def _report_success(self):
         self.last_fetch = FetchOutcome("ok", self.wall())
-        if self._failing:
-            self._failing = False
+        self._auth_error = None
+        if self._failed_fetches:
+            log.info("Plex reachable again", failed_fetches=self._failed_fetches)
+            self._failed_fetches = 0
             self._failures.clear()
-            log.info("Plex reachable again")

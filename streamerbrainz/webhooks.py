@@ -7,8 +7,10 @@ must arrive within ``READ_DEADLINE`` seconds. The webhook answer goes out
 as soon as the event is queued, before any Plex fetch.
 """
 
+import hmac
 import http.server
 import io
+import ipaddress
 import json
 import queue
 import selectors
@@ -21,10 +23,12 @@ import urllib.parse
 from streamerbrainz import __version__, payloads
 from streamerbrainz.config import WEBHOOK_PATH
 from streamerbrainz.log import get_logger
+from streamerbrainz.repeats import RepeatFilter
 
 log = get_logger("webhooks")
 
 READ_DEADLINE = 10.0
+MAX_HEAD_BYTES = 32 * 1024
 MAX_REQUESTS_PER_CONNECTION = 100
 MAX_BODY = 8 * 1024 * 1024
 MAX_WAITING_CONNECTIONS = 1024
@@ -40,13 +44,22 @@ _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\
          b'{"error": "server is busy"}')
 
 
+class HeadTooLarge(Exception):
+    """The request line and headers went past ``MAX_HEAD_BYTES``."""
+
+
 class _DeadlineReader(io.RawIOBase):
-    """A socket reader that gives up when the request's deadline passes."""
+    """A socket reader with a deadline per request and a byte budget for the head."""
 
     def __init__(self, sock):
         super().__init__()
         self.sock = sock
+        self.deadline = 0.0
+        self.budget = None
+
+    def next_request(self):
         self.deadline = time.monotonic() + READ_DEADLINE
+        self.budget = MAX_HEAD_BYTES
 
     def readable(self):
         return True
@@ -55,8 +68,15 @@ class _DeadlineReader(io.RawIOBase):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise socket.timeout("request not received within %gs" % READ_DEADLINE)
+        if self.budget is not None:
+            if self.budget <= 0:
+                raise HeadTooLarge()
+            buffer = memoryview(buffer)[:self.budget]
         self.sock.settimeout(remaining)
-        return self.sock.recv_into(buffer)
+        count = self.sock.recv_into(buffer)
+        if self.budget is not None:
+            self.budget -= count
+        return count
 
 
 class WebhookHandler(http.server.BaseHTTPRequestHandler):
@@ -76,19 +96,29 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
         self.served = 0
 
     def handle_one_request(self):
-        self.reader.deadline = time.monotonic() + READ_DEADLINE
+        self.reader.next_request()
         self.served += 1
-        super().handle_one_request()
+        try:
+            super().handle_one_request()
+        except HeadTooLarge:
+            if not hasattr(self, "request_version"):
+                self.request_version = "HTTP/1.1"
+            self.send_error(431, "request line and headers larger than %d bytes" % MAX_HEAD_BYTES)
         if self.served >= MAX_REQUESTS_PER_CONNECTION:
             self.close_connection = True
+
+    def parse_request(self):
+        if not super().parse_request():
+            return False
+        self.reader.budget = None
+        return True
 
     def log_message(self, format, *args):
         pass
 
     def log_request(self, code="-", size="-"):
-        path = getattr(self, "path", "")
         log.debug("http request", method=getattr(self, "command", ""),
-                  path=urllib.parse.urlsplit(path).path[:200], status=code,
+                  path=loggable_path(getattr(self, "path", "")), status=code,
                   client=self.client_address[0])
 
     def send_error(self, code, message=None, explain=None):
@@ -111,8 +141,8 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def route(self):
-        """Return the path when this method may use it; otherwise answer and return None."""
-        path = urllib.parse.urlsplit(self.path).path
+        """Return the route when this method may use it; otherwise answer and return None."""
+        path = self.server.resolve(urllib.parse.urlsplit(self.path).path)
         allowed = ROUTES.get(path)
         if allowed is None:
             self.reply(404, {"error": "not found"})
@@ -130,6 +160,10 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         if self.route() is None:
+            return
+        if not self.server.allowed(self.client_address[0]):
+            self.close_connection = True
+            self.reply(403, {"error": "this address may not send webhooks"})
             return
         body = self.read_body()
         if body is None:
@@ -176,6 +210,24 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
         return body
 
 
+def loggable_path(path):
+    """The request path with any webhook secret masked."""
+    path = urllib.parse.urlsplit(path).path[:200]
+    if path.startswith(WEBHOOK_PATH + "/"):
+        return WEBHOOK_PATH + "/\u2026"
+    return path
+
+
+def client_ip(address):
+    """An ``ipaddress`` object for a peer address, IPv4-mapped IPv6 unwrapped."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return mapped or ip
+
+
 class WebhookServer(socketserver.TCPServer):
     """Accepts connections on one thread and serves each on a bounded worker.
 
@@ -187,7 +239,7 @@ class WebhookServer(socketserver.TCPServer):
     request_queue_size = 128
 
     def __init__(self, address, triggers, followed=(), plex_enabled=True, health=None,
-                 max_connections=32, max_body=MAX_BODY):
+                 secret="", allow=(), max_connections=32, max_body=MAX_BODY):
         host = address[0]
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__(address, WebhookHandler)
@@ -196,6 +248,10 @@ class WebhookServer(socketserver.TCPServer):
         self.plex_enabled = plex_enabled
         self._health = health or (lambda: {})
         self.max_body = max_body
+        self.secret = secret
+        self.allow = tuple(allow)
+        self._refusals = RepeatFilter()
+        self._refusals_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()
@@ -203,6 +259,32 @@ class WebhookServer(socketserver.TCPServer):
 
     def health(self):
         return self._health()
+
+    def resolve(self, path):
+        """Map a request path to its route; a wrong or missing secret maps to nothing."""
+        secret = self.secret
+        if path.startswith(WEBHOOK_PATH + "/"):
+            given = path[len(WEBHOOK_PATH) + 1:].encode("utf-8", "surrogateescape")
+            if secret and hmac.compare_digest(given, secret.encode("utf-8")):
+                return WEBHOOK_PATH
+            return None
+        if path == WEBHOOK_PATH and secret:
+            return None
+        return path
+
+    def allowed(self, address):
+        """Whether ``address`` may POST webhooks; refusals logged once a minute per address."""
+        if not self.allow:
+            return True
+        ip = client_ip(address)
+        if ip is not None and any(ip.version == net.version and ip in net for net in self.allow):
+            return True
+        with self._refusals_lock:
+            log_now, repeats = self._refusals.check(address, time.monotonic())
+        if log_now:
+            fields = {"repeated": repeats} if repeats else {}
+            log.warn("webhook refused: address not in -webhooks-allow", client=address, **fields)
+        return False
 
     def accept_event(self, event):
         """Queue a webhook event for the fetcher; return ``(status, body[, headers])``."""
