@@ -21,6 +21,10 @@ EVENT_STATES = {
     "media.stop": "stopped",
 }
 
+# States a notification or a timeline reports that decide the player's state;
+# "buffering" and "error" leave it to the session.
+REPORTED_STATES = {"playing": "playing", "paused": "paused", "stopped": "stopped"}
+
 IGNORED_PREFIXES = ("library.", "admin.", "device.")
 TEST_EVENT = "webhook.created"
 
@@ -31,11 +35,15 @@ class PayloadError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class WebhookEvent:
-    """One trigger for the fetcher: what Plex said happened, and to whom.
+    """One trigger for the fetcher: what happened, and to which player.
 
-    ``event`` is empty for a manual empty POST. ``player_uuid`` is empty when
-    the event names no player. The metadata fields stand in for the session
-    when Plex cannot be asked.
+    Webhooks make most of them; the other sources (Plex notifications, the
+    Plexamp timeline, the poll timer, start-up) make the same object with
+    their own ``source``. ``event`` is empty for a manual empty POST.
+    ``player_uuid`` is empty when the trigger names no player. The metadata
+    fields stand in for the session when Plex cannot be asked;
+    ``reported_state`` and ``position_ms`` (-1: unknown) carry what a
+    notification or a timeline said directly.
     """
 
     event: str = ""
@@ -46,13 +54,16 @@ class WebhookEvent:
     artist: str = ""
     album: str = ""
     rating_key: str = ""
+    duration_ms: int = 0
     received_at: float = 0.0
     source: str = "webhook"
+    reported_state: str = ""
+    position_ms: int = -1
 
     @property
     def state(self):
-        """The player state this event decides, or None."""
-        return EVENT_STATES.get(self.event)
+        """The player state this trigger decides, or None when the session decides."""
+        return EVENT_STATES.get(self.event) or REPORTED_STATES.get(self.reported_state)
 
 
 def parse_body(content_type, body):

@@ -78,7 +78,7 @@ def from_event(machine_id, event, state, now, wall, previous=None):
     same_track = previous is not None and (not event.rating_key
                                            or event.rating_key == previous.rating_key)
     base = previous if same_track else PlayerState(machine_id=machine_id)
-    position = base.position(now)
+    position = event.position_ms if event.position_ms >= 0 else base.position(now)
     return dataclasses.replace(
         base,
         state=state,
@@ -86,6 +86,7 @@ def from_event(machine_id, event, state, now, wall, previous=None):
         artist=event.artist or base.artist,
         album=event.album or base.album,
         rating_key=event.rating_key or base.rating_key,
+        duration_ms=event.duration_ms or base.duration_ms,
         player=event.player_title or base.player,
         position_ms=position,
         position_at=now,
@@ -114,6 +115,8 @@ def observe(previous, session, event, now, wall):
             state = STOPPED
         current = dataclasses.replace(from_session(session, state, now, wall, previous),
                                       stopped_by_event=sticky or decided == STOPPED)
+        if event is not None and event.position_ms >= 0:
+            current = dataclasses.replace(current, position_ms=event.position_ms)
     elif decided is not None and decided != STOPPED:
         current = from_event(machine_of(previous, event), event, decided, now, wall, previous)
     elif previous is not None and previous.state != STOPPED:
