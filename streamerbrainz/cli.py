@@ -13,6 +13,7 @@ from streamerbrainz import __version__, config, log
 COMMANDS = {
     "run": "run the daemon (the default)",
     "players": "list the players Plex sees now, with their machine identifiers, and exit",
+    "status": "show what a running daemon knows of every player (its /state) and exit",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -61,6 +62,7 @@ def usage():
         "Usage:",
         "  python -m streamerbrainz [run] [flags]     run the daemon",
         "  python -m streamerbrainz players [flags]   list the players Plex sees now",
+        "  python -m streamerbrainz status [-url URL] show a running daemon's state",
         "",
         "Flags (one or two dashes; -flag value or -flag=value; each also read from",
         "the environment variable shown, the command line winning):",
@@ -103,5 +105,8 @@ def main(argv=None, environ=None):
     if command == "players":
         from streamerbrainz import players
         return players.main(cfg)
+    if command == "status":
+        from streamerbrainz import status
+        return status.main(cfg)
     from streamerbrainz import daemon
     return daemon.run(cfg, environ)

@@ -53,7 +53,15 @@ FLAGS = (
          "player machineIdentifier to follow; repeat or comma-separate for several; "
          "empty follows every player", "list", "ID"),
     Flag("plex-timeout", 5.0, "seconds to wait for one answer from Plex", "float", "SECONDS"),
+    Flag("plex-notifications", False,
+         "follow Plex's notification stream (no Plex Pass needed)", "bool"),
+    Flag("plex-poll-interval", 0.0,
+         "also ask Plex every SECONDS when nothing else did (0: off)", "float", "SECONDS"),
+    Flag("plexamp-url", "",
+         "long-poll the local Plexamp player's timeline, e.g. http://127.0.0.1:32500 "
+         "(no token needed)", metavar="URL"),
     Flag("log-level", "info", "error, warn, info or debug", metavar="LEVEL"),
+    Flag("url", "http://127.0.0.1:3001", "with status: the daemon to ask", metavar="URL"),
     Flag("version", False, "print the version and exit", "bool"),
     Flag("help", False, "print this help and exit", "bool"),
 )
@@ -75,7 +83,11 @@ class Config:
     plex_token: str = dataclasses.field(default="", repr=False)
     plex_machine_ids: tuple = ()
     plex_timeout: float = 5.0
+    plex_notifications: bool = False
+    plex_poll_interval: float = 0.0
+    plexamp_url: str = ""
     log_level: str = "info"
+    url: str = "http://127.0.0.1:3001"
 
     @property
     def plex_enabled(self):
@@ -147,7 +159,7 @@ def read_secret_file(path, flag):
     return secret
 
 
-def validate_server_url(raw):
+def validate_server_url(raw, flag="plex-server-url", example="http://plex.home.arpa:32400"):
     """Return the URL without a trailing slash, or raise ConfigError.
 
     The message never repeats the URL's query or user info: a token pasted
@@ -157,17 +169,16 @@ def validate_server_url(raw):
         return ""
     parts = urllib.parse.urlsplit(raw)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError("-plex-server-url: must start with http:// or https://, "
-                          "e.g. http://plex.home.arpa:32400")
+        raise ConfigError("-%s: must start with http:// or https://, e.g. %s" % (flag, example))
     if not parts.hostname:
-        raise ConfigError("-plex-server-url: has no host name, e.g. http://plex.home.arpa:32400")
+        raise ConfigError("-%s: has no host name, e.g. %s" % (flag, example))
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigError("-plex-server-url: must not hold a query, a fragment or a password "
-                          "(put the token in -plex-token-file)")
+        raise ConfigError("-%s: must not hold a query, a fragment or a password "
+                          "(put the token in -plex-token-file)" % flag)
     try:
         parts.port
     except ValueError:
-        raise ConfigError("-plex-server-url: has an invalid port") from None
+        raise ConfigError("-%s: has an invalid port" % flag) from None
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
@@ -229,6 +240,15 @@ def build(values, environ, need_plex=False):
     if not 0 < timeout <= 300:
         raise ConfigError("-plex-timeout: must be more than 0 and at most 300 seconds")
     server = validate_server_url(values["plex-server-url"])
+    plexamp = validate_server_url(values["plexamp-url"], "plexamp-url", "http://127.0.0.1:32500")
+    url = validate_server_url(values["url"], "url", "http://127.0.0.1:3001")
+    poll = values["plex-poll-interval"]
+    if poll < 0 or 0 < poll < 1:
+        raise ConfigError("-plex-poll-interval: must be 0 (off) or at least 1 second")
+    for flag, used in (("plex-notifications", values["plex-notifications"]),
+                       ("plex-poll-interval", poll)):
+        if used and not server:
+            raise ConfigError("-%s: needs -plex-server-url" % flag)
     if need_plex and not server:
         raise ConfigError("-plex-server-url: required, e.g. http://plex.home.arpa:32400")
     token_file = credential_path(values["plex-token-file"], environ, "plex-token")
@@ -251,5 +271,9 @@ def build(values, environ, need_plex=False):
         plex_token=token,
         plex_machine_ids=tuple(dict.fromkeys(values["plex-machine-id"])),
         plex_timeout=timeout,
+        plex_notifications=values["plex-notifications"],
+        plex_poll_interval=poll,
+        plexamp_url=plexamp,
         log_level=level,
+        url=url,
     )

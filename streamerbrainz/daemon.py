@@ -5,19 +5,20 @@ the handler its type maps to. Signals only queue a ``Shutdown``; the loop
 blocks without a timeout unless the systemd watchdog wants pings.
 """
 
-import datetime
 import queue
 import signal
 import sys
 import threading
 import time
 
-from streamerbrainz import __version__, config as configuration, log as logging_setup, systemd
+from streamerbrainz import __version__, config as configuration, live, log as logging_setup, systemd
 from streamerbrainz.actions import PlexStateChanged, Reload, Shutdown
 from streamerbrainz.config import WEBHOOK_PATH
 from streamerbrainz.log import get_logger
+from streamerbrainz.notifications import NotificationStream
 from streamerbrainz.payloads import WebhookEvent
 from streamerbrainz.plex import PlexClient
+from streamerbrainz.plexamp import PlexampPoller
 from streamerbrainz.sessions import SessionFetcher
 from streamerbrainz.webhooks import WebhookServer
 
@@ -25,12 +26,6 @@ log = get_logger("daemon")
 
 TRIGGER_QUEUE_SIZE = 1024
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def iso(wall):
-    if not wall:
-        return None
-    return datetime.datetime.fromtimestamp(wall).astimezone().isoformat(timespec="seconds")
 
 
 class Daemon:
@@ -42,11 +37,25 @@ class Daemon:
         self.triggers = queue.Queue(maxsize=TRIGGER_QUEUE_SIZE)
         self.notifier = systemd.Notifier(environ)
         self.client = self.fetcher = None
+        self.sources = []
         if config.plex_enabled:
             self.client = PlexClient(config.plex_server_url, config.plex_token,
                                      config.plex_timeout)
+        if config.plex_enabled or config.plexamp_url:
             self.fetcher = SessionFetcher(self.client, self.triggers, self.actions,
-                                          config.plex_machine_ids, config.plex_timeout)
+                                          config.plex_machine_ids, config.plex_timeout,
+                                          config.plex_poll_interval)
+        if config.plex_notifications:
+            stream_client = PlexClient(config.plex_server_url, config.plex_token,
+                                       config.plex_timeout)
+            self.sources.append(NotificationStream(stream_client, self.triggers,
+                                                   self.fetcher.follows))
+        if config.plexamp_url:
+            plexamp_client = PlexClient(config.plexamp_url, "", config.plex_timeout,
+                                        name="Plexamp")
+            self.sources.append(PlexampPoller(plexamp_client, self.triggers,
+                                              self.fetcher.follows))
+        self.hub = live.EventHub()
         self.server = None
         self.running = False
         self.started = time.time()
@@ -64,6 +73,7 @@ class Daemon:
                  duration_ms=action.duration_ms, session_key=action.session_key,
                  rating_key=action.rating_key, player=action.player, product=action.product,
                  machine_id=action.machine_id)
+        self.hub.publish("plex_state_changed", live.action_json(action))
 
     def on_shutdown(self, action):
         log.info("shutting down", reason=action.reason)
@@ -94,6 +104,9 @@ class Daemon:
         if new != old:
             logging_setup.add_secret(new)
             self.client.token = new
+            for source in self.sources:
+                if source.client.token:
+                    source.client.token = new
             self.fetcher.token_changed()
             self.triggers.put_nowait(WebhookEvent(received_at=time.monotonic(), source="reload"))
 
@@ -113,10 +126,15 @@ class Daemon:
             "uptime_s": int(time.time() - self.started),
             "last_fetch": {
                 "outcome": outcome.outcome if outcome else "never",
-                "at": iso(outcome.at) if outcome else None,
+                "at": live.iso(outcome.at) if outcome else None,
                 "error": outcome.error if outcome else "",
             },
         }
+
+    def state(self):
+        snapshot = self.fetcher.snapshot if self.fetcher else {}
+        followed = self.config.plex_machine_ids
+        return live.state_document(snapshot, followed, time.monotonic(), self.started)
 
     def _on_signal(self, signum, frame):
         # SimpleQueue.put is reentrant, so it is safe inside a signal handler.
@@ -133,8 +151,9 @@ class Daemon:
         try:
             self.server = WebhookServer(
                 (config.webhooks_bind, config.webhooks_port), self.triggers,
-                followed=config.plex_machine_ids, plex_enabled=config.plex_enabled,
-                health=self.health, secret=config.webhooks_secret, allow=config.webhooks_allow)
+                followed=config.plex_machine_ids, plex_enabled=self.fetcher is not None,
+                health=self.health, state=self.state, hub=self.hub,
+                secret=config.webhooks_secret, allow=config.webhooks_allow)
         except OSError as err:
             host = config.webhooks_bind
             host = "[%s]" % host if ":" in host else host
@@ -148,14 +167,24 @@ class Daemon:
         if config.plex_enabled:
             log.info("Plex webhook enabled", server=config.plex_server_url,
                      machine_id=",".join(config.plex_machine_ids) or "*", endpoint=endpoint)
-        else:
+        elif self.fetcher is None:
             log.warn("Plex is not enabled: webhooks are acknowledged and nothing more; "
                      "set -plex-server-url and -plex-token-file")
+        if config.plex_notifications:
+            log.info("Plex notifications enabled", server=config.plex_server_url)
+        if config.plex_poll_interval:
+            log.info("Plex polling enabled", interval_s=config.plex_poll_interval)
+        if config.plexamp_url:
+            log.info("Plexamp timeline enabled", url=config.plexamp_url)
         server_thread = threading.Thread(target=self.server.serve, name="accept", daemon=True)
         server_thread.start()
         if self.fetcher is not None:
             self.fetcher.start()
-            self.triggers.put_nowait(WebhookEvent(received_at=time.monotonic(), source="start"))
+            if self.client is not None:
+                self.triggers.put_nowait(WebhookEvent(received_at=time.monotonic(),
+                                                      source="start"))
+        for source in self.sources:
+            source.start()
         self.running = True
         self.notifier.ready("listening on port %d" % port)
         try:
@@ -190,7 +219,11 @@ class Daemon:
         """Stop accepting, stop the fetcher (cutting a hung fetch), close connections."""
         self.notifier.stopping()
         self.server.stop()
+        self.hub.close()
         server_thread.join(0.5)
+        for source in self.sources:
+            if not source.stop(timeout=0.5):
+                log.warn("source did not stop in time", source=source.name)
         if self.fetcher is not None and not self.fetcher.stop(timeout=1.0):
             log.warn("session fetcher did not stop in time")
         self.server.close(timeout=0.3)

@@ -193,7 +193,8 @@ class PlexClient:
     hung server never holds up a shutdown.
     """
 
-    def __init__(self, base_url, token, timeout=5.0):
+    def __init__(self, base_url, token, timeout=5.0, name="Plex"):
+        self.name = name
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -208,46 +209,69 @@ class PlexClient:
                         urllib.request.HTTPDefaultErrorHandler()):
             self._opener.add_handler(handler)
 
-    def headers(self):
-        return {
-            "Accept": "application/xml",
-            "X-Plex-Token": self.token,
+    def headers(self, accept="application/xml"):
+        headers = {
+            "Accept": accept,
             "X-Plex-Product": "StreamerBrainz",
             "X-Plex-Version": __version__,
             "X-Plex-Client-Identifier": CLIENT_IDENTIFIER,
             "X-Plex-Platform": "Python",
             "X-Plex-Device-Name": socket.gethostname(),
         }
+        if self.token:
+            headers["X-Plex-Token"] = self.token
+        return headers
 
     def get(self, path, timeout=None):
         """GET ``path`` and return the body bytes, or raise PlexError."""
-        request = urllib.request.Request(self.base_url + path, headers=self.headers())
+        timeout = self.timeout if timeout is None else timeout
+        with self.open(path, timeout) as answer:
+            try:
+                body = answer.read(MAX_ANSWER_BYTES + 1)
+            except socket.timeout:
+                raise PlexError("timeout", "%s did not answer within %gs"
+                                % (self.name, timeout)) from None
+            except (OSError, http.client.HTTPException) as err:
+                raise PlexError("network", "connection to %s failed: %s"
+                                % (self.name, _describe(err))) from None
+        if len(body) > MAX_ANSWER_BYTES:
+            raise PlexError("malformed", "%s answer is larger than %d MiB; refused"
+                            % (self.name, MAX_ANSWER_BYTES // (1024 * 1024)))
+        return body
+
+    def open(self, path, timeout=None, accept="application/xml", headers=None):
+        """GET ``path`` and return the open answer (a file object), or raise PlexError.
+
+        ``timeout`` applies to connecting and to every read after that.
+        """
+        all_headers = self.headers(accept)
+        all_headers.update(headers or {})
+        request = urllib.request.Request(self.base_url + path, headers=all_headers)
         timeout = self.timeout if timeout is None else timeout
         try:
-            with self._opener.open(request, timeout=timeout) as answer:
-                body = answer.read(MAX_ANSWER_BYTES + 1)
+            return self._opener.open(request, timeout=timeout)
         except urllib.error.HTTPError as err:
             err.close()
             if err.code in (401, 403):
                 raise PlexError("auth", "Plex rejected the token (%d)" % err.code,
                                 err.code) from None
-            raise PlexError("http", "Plex answered %d %s" % (err.code, err.reason),
+            raise PlexError("http", "%s answered %d %s" % (self.name, err.code, err.reason),
                             err.code) from None
         except urllib.error.URLError as err:
             reason = err.reason
             if isinstance(reason, socket.timeout):
-                raise PlexError("timeout", "Plex did not answer within %gs" % timeout) from None
-            raise PlexError("network", "cannot reach Plex: %s" % _describe(reason)) from None
+                raise PlexError("timeout", "%s did not answer within %gs"
+                                % (self.name, timeout)) from None
+            raise PlexError("network", "cannot reach %s: %s"
+                            % (self.name, _describe(reason))) from None
         except socket.timeout:
-            raise PlexError("timeout", "Plex did not answer within %gs" % timeout) from None
+            raise PlexError("timeout", "%s did not answer within %gs"
+                                % (self.name, timeout)) from None
         except (OSError, http.client.HTTPException) as err:
             if self._connections.aborted:
                 raise PlexError("network", "request aborted by shutdown") from None
-            raise PlexError("network", "connection to Plex failed: %s" % _describe(err)) from None
-        if len(body) > MAX_ANSWER_BYTES:
-            raise PlexError("malformed", "Plex answer is larger than %d MiB; refused"
-                            % (MAX_ANSWER_BYTES // (1024 * 1024)))
-        return body
+            raise PlexError("network", "connection to %s failed: %s"
+                            % (self.name, _describe(err))) from None
 
     def sessions(self, timeout=None):
         """Return the list of Session now playing."""

@@ -14,6 +14,7 @@ import time
 from streamerbrainz import plex, tracker
 from streamerbrainz.actions import PlexStateChanged
 from streamerbrainz.log import get_logger
+from streamerbrainz.payloads import WebhookEvent
 from streamerbrainz.repeats import RepeatFilter
 
 log = get_logger("sessions")
@@ -34,19 +35,29 @@ class FetchOutcome:
 
 
 class SessionFetcher:
-    """Owns the per-player state; fed by ``triggers``, feeds ``actions``."""
+    """Owns the per-player state; fed by ``triggers``, feeds ``actions``.
 
-    def __init__(self, client, triggers, actions, followed=(), timeout=5.0,
+    ``client`` may be None when no Plex server is configured: triggers from
+    the other sources then decide the state on their own. With a
+    ``poll_interval``, a fetch also happens when no other fetch did for that
+    long. ``snapshot`` is a copy of the states, replaced after every batch,
+    for readers on other threads.
+    """
+
+    def __init__(self, client, triggers, actions, followed=(), timeout=5.0, poll_interval=0.0,
                  clock=time.monotonic, wall=time.time):
         self.client = client
         self.triggers = triggers
         self.actions = actions
         self.followed = frozenset(followed)
         self.deadline = timeout * 3
+        self.poll_interval = poll_interval
         self.clock = clock
         self.wall = wall
         self.states = {}
+        self.snapshot = {}
         self.last_fetch = FetchOutcome()
+        self._last_fetch_at = clock()
         self._found = {}
         self._failures = RepeatFilter()
         self._failed_fetches = 0
@@ -65,7 +76,8 @@ class SessionFetcher:
             self.triggers.put_nowait(STOP)
         except queue.Full:
             pass  # the thread has work queued, so it wakes and sees _stopping
-        self.client.abort()
+        if self.client is not None:
+            self.client.abort()
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -80,7 +92,13 @@ class SessionFetcher:
                 log.exception("session fetcher failed; carrying on")
 
     def _next_batch(self):
-        batch = [self.triggers.get()]
+        timeout = None
+        if self.poll_interval and self.client is not None:
+            timeout = max(0.0, self._last_fetch_at + self.poll_interval - self.clock())
+        try:
+            batch = [self.triggers.get(timeout=timeout)]
+        except queue.Empty:
+            batch = [WebhookEvent(received_at=self.clock(), source="poll")]
         while True:
             try:
                 batch.append(self.triggers.get_nowait())
@@ -108,9 +126,12 @@ class SessionFetcher:
             sessions = self.fetch()
         except plex.PlexError as err:
             self._report_failure(err, at_start=any(e.source == "start" for e in batch))
+            sessions = None
+        if sessions is None:
             for machine_id, event in events.items():
                 self._update(machine_id, *tracker.observe_without_fetch(
                     self.states.get(machine_id), event, self.clock(), self.wall()))
+            self.snapshot = dict(self.states)
             return
         self._report_success()
         current = plex.current_by_player(s for s in sessions if self.follows(s.machine_id))
@@ -121,6 +142,7 @@ class SessionFetcher:
                 self._log_found(session, announce=machine_id in events)
             self._update(machine_id, *tracker.observe(
                 self.states.get(machine_id), session, events.get(machine_id), now, wall))
+        self.snapshot = dict(self.states)
 
     def _update(self, machine_id, state, changed):
         if state is None:
@@ -134,12 +156,15 @@ class SessionFetcher:
     def fetch(self):
         """Ask Plex for the sessions, retrying transient failures until the deadline.
 
-        After Plex rejected the token, it is not asked again for a while (or
+        Returns None when there is no Plex server to ask. After Plex rejected the token, it is not asked again for a while (or
         until ``token_changed()``), so a stream of webhooks causes no storm of
         rejected requests.
         """
+        if self.client is None:
+            return None
         if self._auth_error is not None and self.clock() < self._auth_hold_until:
             raise self._auth_error
+        self._last_fetch_at = self.clock()
         deadline = self.clock() + self.deadline
         delay = FIRST_RETRY_DELAY
         while True:

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 
-from streamerbrainz import __version__, payloads
+from streamerbrainz import __version__, live, payloads
 from streamerbrainz.config import WEBHOOK_PATH
 from streamerbrainz.log import get_logger
 from streamerbrainz.repeats import RepeatFilter
@@ -37,6 +37,8 @@ ROUTES = {
     WEBHOOK_PATH: ("POST",),
     "/": ("GET", "HEAD"),
     "/healthz": ("GET", "HEAD"),
+    "/state": ("GET", "HEAD"),
+    "/events": ("GET",),
 }
 
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -153,10 +155,42 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
         return path
 
     def do_GET(self):
-        if self.route() is not None:
+        path = self.route()
+        if path == "/events":
+            self.stream_events()
+        elif path == "/state":
+            self.reply(200, self.server.state())
+        elif path is not None:
             self.reply(200, self.server.health())
 
     do_HEAD = do_GET
+
+    def stream_events(self):
+        """Server-Sent Events: the state now, then each change, heartbeats between."""
+        hub = self.server.hub
+        subscriber = hub.subscribe(self.connection) if hub is not None else None
+        if subscriber is None:
+            self.close_connection = True
+            self.reply(503, {"error": "too many event subscribers"}, [("Retry-After", "5")])
+            return
+        try:
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.connection.settimeout(READ_DEADLINE)
+            self.wfile.write(b"retry: 3000\n\n" + live.sse("state", self.server.state()))
+            while True:
+                item = subscriber.next(live.HEARTBEAT_SECONDS)
+                if item is None:
+                    return
+                self.wfile.write(item or b": heartbeat\n\n")
+        except OSError:
+            return
+        finally:
+            hub.unsubscribe(subscriber)
 
     def do_POST(self):
         if self.route() is None:
@@ -239,7 +273,8 @@ class WebhookServer(socketserver.TCPServer):
     request_queue_size = 128
 
     def __init__(self, address, triggers, followed=(), plex_enabled=True, health=None,
-                 secret="", allow=(), max_connections=32, max_body=MAX_BODY):
+                 state=None, hub=None, secret="", allow=(), max_connections=32,
+                 max_body=MAX_BODY):
         host = address[0]
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__(address, WebhookHandler)
@@ -247,6 +282,8 @@ class WebhookServer(socketserver.TCPServer):
         self.followed = frozenset(followed)
         self.plex_enabled = plex_enabled
         self._health = health or (lambda: {})
+        self._state = state or (lambda: {"players": [], "any_playing": False})
+        self.hub = hub
         self.max_body = max_body
         self.secret = secret
         self.allow = tuple(allow)
@@ -259,6 +296,9 @@ class WebhookServer(socketserver.TCPServer):
 
     def health(self):
         return self._health()
+
+    def state(self):
+        return self._state()
 
     def resolve(self, path):
         """Map a request path to its route; a wrong or missing secret maps to nothing."""

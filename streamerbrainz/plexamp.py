@@ -1,0 +1,127 @@
+"""The local Plexamp player's timeline as a trigger source: no Plex Pass, no token.
+
+Plexamp (headless, port 32500) answers ``/resources`` with its own identity
+and long-polls ``/player/timeline/poll``: the answer comes back within about
+a second, or at once when something changed. The music timeline's state is
+that player's state. Its ``machineIdentifier`` names the *server* the music
+comes from, so the player's identity comes from ``/resources`` instead.
+"""
+
+import dataclasses
+import xml.etree.ElementTree as ElementTree
+
+from streamerbrainz import plex
+from streamerbrainz.log import get_logger
+from streamerbrainz.payloads import WebhookEvent
+from streamerbrainz.sources import Source
+
+log = get_logger("plexamp")
+
+POLL_PATH = "/player/timeline/poll?wait=1&includeMetadata=1&type=music&commandID=%d"
+POLL_TIMEOUT = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeline:
+    """The music timeline of one poll."""
+
+    state: str = "stopped"
+    position_ms: int = -1
+    duration_ms: int = 0
+    rating_key: str = ""
+    title: str = ""
+    artist: str = ""
+    album: str = ""
+
+
+def _xml(data, what):
+    head = data[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
+        raise plex.PlexError("malformed", "Plexamp %s holds a DOCTYPE or ENTITY; refused" % what)
+    try:
+        return ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        raise plex.PlexError("malformed", "Plexamp %s is not valid XML" % what) from None
+
+
+def _int(text, default=0):
+    try:
+        return int(float(text))
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def parse_resources(data):
+    """``(machine_id, title, product)`` of the player from ``/resources``."""
+    root = _xml(data, "/resources")
+    player = root if root.tag == "Player" else root.find("Player")
+    if player is None or not player.get("machineIdentifier"):
+        raise plex.PlexError("malformed", "Plexamp /resources names no player")
+    return player.get("machineIdentifier"), player.get("title", ""), player.get("product", "")
+
+
+def parse_timeline(data):
+    """The music Timeline of a poll answer (stopped when there is none)."""
+    root = _xml(data, "timeline")
+    for element in root.iter("Timeline"):
+        if element.get("type") != "music":
+            continue
+        track = element.find("Track")
+        meta = track.attrib if track is not None else {}
+        return Timeline(
+            state=element.get("state", "stopped") or "stopped",
+            position_ms=_int(element.get("time"), -1),
+            duration_ms=_int(element.get("duration")) or _int(meta.get("duration")),
+            rating_key=element.get("ratingKey", "") or meta.get("ratingKey", ""),
+            title=meta.get("title", ""),
+            artist=meta.get("originalTitle", "") or meta.get("grandparentTitle", ""),
+            album=meta.get("parentTitle", ""),
+        )
+    return Timeline()
+
+
+class PlexampPoller(Source):
+    """Long-polls one Plexamp player and triggers a fetch on each change."""
+
+    name = "Plexamp"
+    max_backoff = 30.0
+
+    def __init__(self, client, triggers, follows, **kwargs):
+        super().__init__(client, triggers, **kwargs)
+        self.follows = follows
+        self.command_id = 0
+        self.identity = None
+        self._last = None
+
+    def session(self):
+        if self.identity is None:
+            self.identity = parse_resources(self.client.get("/resources"))
+            machine_id, title, product = self.identity
+            if not self.follows(machine_id):
+                log.warn("Plexamp's player is not followed: add it to -plex-machine-id",
+                         machine_id=machine_id, player=title)
+        machine_id, title, product = self.identity
+        self.recovered(machine_id=machine_id, player=title)
+        headers = {"X-Plex-Target-Client-Identifier": machine_id}
+        while not self.stopping.is_set():
+            self.command_id += 1
+            with self.client.open(POLL_PATH % self.command_id, POLL_TIMEOUT,
+                                  headers=headers) as answer:
+                try:
+                    data = answer.read(plex.MAX_ANSWER_BYTES)
+                except OSError as err:
+                    raise plex.PlexError("network", "poll broke: %s"
+                                         % (err.strerror or err)) from None
+            timeline = parse_timeline(data)
+            key = (timeline.state, timeline.rating_key)
+            if key != self._last and self.follows(machine_id):
+                self._last = key
+                log.debug("Plexamp timeline", state=timeline.state, rating_key=timeline.rating_key,
+                          position_ms=timeline.position_ms)
+                self.trigger(WebhookEvent(
+                    player_uuid=machine_id, player_title=title, title=timeline.title,
+                    artist=timeline.artist, album=timeline.album, rating_key=timeline.rating_key,
+                    duration_ms=timeline.duration_ms, reported_state=timeline.state,
+                    position_ms=timeline.position_ms, received_at=self.clock(),
+                    source="plexamp"))
+        return True
