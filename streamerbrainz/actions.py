@@ -55,3 +55,17 @@ class Shutdown:
 @dataclasses.dataclass(frozen=True)
 class Reload:
     """Re-read the token and secret files (SIGHUP)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayersActive:
+    """Something plays again after the players were idle; ``cause`` is the change."""
+
+    cause: PlexStateChanged
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayersIdle:
+    """No followed player has played for the idle grace; ``last`` is the last change."""
+
+    last: object = None

@@ -9,6 +9,7 @@ with one line that names the flag and the fix.
 import dataclasses
 import ipaddress
 import os
+import shlex
 import urllib.parse
 
 from streamerbrainz.log import LEVELS
@@ -60,6 +61,20 @@ FLAGS = (
     Flag("plexamp-url", "",
          "long-poll the local Plexamp player's timeline, e.g. http://127.0.0.1:32500 "
          "(no token needed)", metavar="URL"),
+    Flag("on-change", "", "command to run on every state or track change", metavar="CMD"),
+    Flag("on-play", "", "command to run when a player starts playing", metavar="CMD"),
+    Flag("on-pause", "", "command to run when a player pauses", metavar="CMD"),
+    Flag("on-stop", "", "command to run when a player stops", metavar="CMD"),
+    Flag("on-idle", "", "command to run once nothing has played for -idle-after seconds",
+         metavar="CMD"),
+    Flag("on-active", "", "command to run once something plays again after idle",
+         metavar="CMD"),
+    Flag("idle-after", 300.0, "seconds without playing before -on-idle runs", "float",
+         "SECONDS"),
+    Flag("hook-timeout", 10.0, "seconds a hook may run before its process group is killed",
+         "float", "SECONDS"),
+    Flag("notify-url", (), "URL to POST each change to as JSON; repeat for several", "list",
+         "URL"),
     Flag("log-level", "info", "error, warn, info or debug", metavar="LEVEL"),
     Flag("url", "http://127.0.0.1:3001", "with status: the daemon to ask", metavar="URL"),
     Flag("version", False, "print the version and exit", "bool"),
@@ -86,6 +101,10 @@ class Config:
     plex_notifications: bool = False
     plex_poll_interval: float = 0.0
     plexamp_url: str = ""
+    hooks: tuple = ()  # (flag, command) pairs
+    idle_after: float = 300.0
+    hook_timeout: float = 10.0
+    notify_urls: tuple = ()
     log_level: str = "info"
     url: str = "http://127.0.0.1:3001"
 
@@ -186,6 +205,17 @@ SECRET_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 MIN_SECRET_LENGTH = 16
 
 
+HOOK_FLAGS = ("on-change", "on-play", "on-pause", "on-stop", "on-idle", "on-active")
+
+
+def validate_notify_url(url):
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("-notify-url: must be an http:// or https:// URL with a host, "
+                          "e.g. http://homeassistant.local:8123/api/webhook/ID")
+    return url
+
+
 def credential_path(raw, environ, name):
     """The flag's path, or systemd's ``$CREDENTIALS_DIRECTORY/name`` when that exists."""
     if raw:
@@ -258,6 +288,18 @@ def build(values, environ, need_plex=False):
             raise ConfigError("-plex-token-file: required when -plex-server-url is set "
                               "(a file holding the Plex token)")
         token = read_secret_file(token_file, "plex-token-file")
+    hooks = tuple((flag, values[flag]) for flag in HOOK_FLAGS if values[flag])
+    for flag, command in hooks:
+        try:
+            if not shlex.split(command):
+                raise ValueError("no command")
+        except ValueError as err:
+            raise ConfigError("-%s: cannot split %r like a shell would: %s"
+                              % (flag, command, err)) from None
+    for flag in ("idle-after", "hook-timeout"):
+        if not 0 < values[flag] <= 86400:
+            raise ConfigError("-%s: must be more than 0 and at most 86400 seconds" % flag)
+    notify_urls = tuple(validate_notify_url(url) for url in values["notify-url"])
     secret_file = credential_path(values["webhooks-secret-file"], environ, "webhooks-secret")
     secret = read_webhooks_secret(secret_file) if secret_file else ""
     return Config(
@@ -274,6 +316,10 @@ def build(values, environ, need_plex=False):
         plex_notifications=values["plex-notifications"],
         plex_poll_interval=poll,
         plexamp_url=plexamp,
+        hooks=hooks,
+        idle_after=values["idle-after"],
+        hook_timeout=values["hook-timeout"],
+        notify_urls=notify_urls,
         log_level=level,
         url=url,
     )

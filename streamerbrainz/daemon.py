@@ -12,7 +12,10 @@ import threading
 import time
 
 from streamerbrainz import __version__, config as configuration, live, log as logging_setup, systemd
-from streamerbrainz.actions import PlexStateChanged, Reload, Shutdown
+from streamerbrainz.actions import (PlayersActive, PlayersIdle, PlexStateChanged, Reload,
+                                    Shutdown)
+from streamerbrainz.hooks import Hooks
+from streamerbrainz.idle import IdleWatch
 from streamerbrainz.config import WEBHOOK_PATH
 from streamerbrainz.log import get_logger
 from streamerbrainz.notifications import NotificationStream
@@ -56,11 +59,16 @@ class Daemon:
             self.sources.append(PlexampPoller(plexamp_client, self.triggers,
                                               self.fetcher.follows))
         self.hub = live.EventHub()
+        self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout)
+        self.idle = IdleWatch(config.idle_after)
+        self.last_change = None
         self.server = None
         self.running = False
         self.started = time.time()
         self.handlers = {
             PlexStateChanged: self.on_state_changed,
+            PlayersActive: self.on_active,
+            PlayersIdle: self.on_idle,
             Shutdown: self.on_shutdown,
             Reload: self.on_reload,
         }
@@ -74,6 +82,18 @@ class Daemon:
                  rating_key=action.rating_key, player=action.player, product=action.product,
                  machine_id=action.machine_id)
         self.hub.publish("plex_state_changed", live.action_json(action))
+        self.last_change = action
+        if self.idle.update(action.machine_id, action.state, time.monotonic()):
+            self.dispatch(PlayersActive(action))  # before the play hooks: amplifier first
+        self.hooks.state_changed(action)
+
+    def on_active(self, action):
+        log.info("players active", player=action.cause.player, machine_id=action.cause.machine_id)
+        self.hooks.active(action.cause)
+
+    def on_idle(self, action):
+        log.info("players idle", idle_after_s=self.config.idle_after)
+        self.hooks.idle(action.last)
 
     def on_shutdown(self, action):
         log.info("shutting down", reason=action.reason)
@@ -185,6 +205,7 @@ class Daemon:
                                                       source="start"))
         for source in self.sources:
             source.start()
+        self.hooks.start()
         self.running = True
         self.notifier.ready("listening on port %d" % port)
         try:
@@ -193,27 +214,42 @@ class Daemon:
             self.stop(server_thread)
         return 0
 
+    def next_timeout(self, now):
+        """Seconds until the loop must wake without an action, or None: no timer."""
+        timeouts = []
+        if self.notifier.watchdog_interval:
+            timeouts.append(self.notifier.watchdog_interval)
+        if self.idle.deadline is not None:
+            timeouts.append(max(0.0, self.idle.deadline - now))
+        return min(timeouts) if timeouts else None
+
     def loop(self):
         interval = self.notifier.watchdog_interval
         last_ping = time.monotonic()
         while self.running:
             try:
-                action = self.actions.get(timeout=interval)
+                action = self.actions.get(timeout=self.next_timeout(time.monotonic()))
             except queue.Empty:
                 action = None
-            if interval and time.monotonic() - last_ping >= min(1.0, interval):
+            now = time.monotonic()
+            if interval and now - last_ping >= min(1.0, interval):
                 self.notifier.watchdog()
-                last_ping = time.monotonic()
-            if action is None:
-                continue
-            handler = self.handlers.get(type(action))
-            if handler is None:
-                log.error("no handler for action", action=type(action).__name__)
-                continue
-            try:
-                handler(action)
-            except Exception:
-                log.exception("action handler failed", action=type(action).__name__)
+                last_ping = now
+            if action is None and self.idle.due(now):
+                action = PlayersIdle(self.last_change)
+            if action is not None:
+                self.dispatch(action)
+
+    def dispatch(self, action):
+        """Call the handler the action's type maps to; log and survive its failure."""
+        handler = self.handlers.get(type(action))
+        if handler is None:
+            log.error("no handler for action", action=type(action).__name__)
+            return
+        try:
+            handler(action)
+        except Exception:
+            log.exception("action handler failed", action=type(action).__name__)
 
     def stop(self, server_thread):
         """Stop accepting, stop the fetcher (cutting a hung fetch), close connections."""
@@ -227,6 +263,7 @@ class Daemon:
         if self.fetcher is not None and not self.fetcher.stop(timeout=1.0):
             log.warn("session fetcher did not stop in time")
         self.server.close(timeout=0.3)
+        self.hooks.stop(timeout=0.3)
         log.info("stopped")
 
 
