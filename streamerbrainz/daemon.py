@@ -235,10 +235,10 @@ class Daemon:
             if interval and now - last_ping >= min(1.0, interval):
                 self.notifier.watchdog()
                 last_ping = now
-            if action is None and self.idle.due(now):
-                action = PlayersIdle(self.last_change)
             if action is not None:
                 self.dispatch(action)
+            if self.idle.due(time.monotonic()):
+                self.dispatch(PlayersIdle(self.last_change))
 
     def dispatch(self, action):
         """Call the handler the action's type maps to; log and survive its failure."""
