@@ -58,6 +58,7 @@ class _DeadlineReader(io.RawIOBase):
         self.sock = sock
         self.deadline = 0.0
         self.budget = None
+        self.polling = False
 
     def next_request(self):
         self.deadline = time.monotonic() + READ_DEADLINE
@@ -67,6 +68,12 @@ class _DeadlineReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer):
+        if self.polling:
+            self.sock.settimeout(0)
+            try:
+                return self.sock.recv_into(buffer)
+            except (BlockingIOError, InterruptedError):
+                return None
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise socket.timeout("request not received within %gs" % READ_DEADLINE)
@@ -86,6 +93,7 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "StreamerBrainz/" + __version__
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
     def version_string(self):
         return self.server_version
@@ -96,6 +104,31 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
         self.reader = _DeadlineReader(self.connection)
         self.rfile = io.BufferedReader(self.reader, 65536)
         self.served = 0
+
+    def handle(self):
+        """Serve requests while the client has more ready; then park the connection.
+
+        A kept-alive connection with nothing to read goes back to the accept
+        thread's selector instead of holding a worker while it idles.
+        """
+        self.close_connection = True
+        self.parked = False
+        self.handle_one_request()
+        while not self.close_connection:
+            if not self.pending():
+                self.parked = True
+                return
+            self.handle_one_request()
+
+    def pending(self):
+        """Whether bytes of a next request are already here (or the peer closed)."""
+        self.reader.polling = True
+        try:
+            return bool(self.rfile.peek(1))
+        except OSError:
+            return True
+        finally:
+            self.reader.polling = False
 
     def handle_one_request(self):
         self.reader.next_request()
@@ -291,6 +324,8 @@ class WebhookServer(socketserver.TCPServer):
         self._refusals_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._wake_r, self._wake_w = socket.socketpair()
+        self._parked = queue.Queue()
+        self._stopped = False
         self._lock = threading.Lock()
         self._active = {}
 
@@ -363,8 +398,10 @@ class WebhookServer(socketserver.TCPServer):
                         timeout = max(0.0, min(d for _, d in waiting.values()) - time.monotonic())
                     for key, _ in selector.select(timeout):
                         if key.data == "wake":
-                            return
-                        if key.data == "accept":
+                            if b"x" in self._wake_r.recv(4096):
+                                return
+                            self._take_parked(selector, waiting)
+                        elif key.data == "accept":
                             self._accept(selector, waiting)
                         else:
                             selector.unregister(key.fileobj)
@@ -390,6 +427,23 @@ class WebhookServer(socketserver.TCPServer):
             oldest.close()
         waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
         selector.register(sock, selectors.EVENT_READ, "conn")
+
+    def _take_parked(self, selector, waiting):
+        """Register connections that workers handed back after a kept-alive request."""
+        while True:
+            try:
+                sock, address = self._parked.get_nowait()
+            except queue.Empty:
+                return
+            waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
+            selector.register(sock, selectors.EVENT_READ, "conn")
+
+    def park(self, sock, address):
+        self._parked.put((sock, address))
+        try:
+            self._wake_w.send(b"p")
+        except OSError:
+            sock.close()
 
     @staticmethod
     def _expire(selector, waiting):
@@ -418,8 +472,9 @@ class WebhookServer(socketserver.TCPServer):
         thread.start()
 
     def _work(self, sock, address):
+        handler = None
         try:
-            self.finish_request(sock, address)
+            handler = self.RequestHandlerClass(sock, address, self)
         except OSError as err:
             log.debug("connection lost", client=address[0], error=err.strerror or str(err))
         except Exception:
@@ -427,11 +482,17 @@ class WebhookServer(socketserver.TCPServer):
         finally:
             with self._lock:
                 self._active.pop(sock, None)
-            self.shutdown_request(sock)
+                park = handler is not None and handler.parked and not self._stopped
+            if park:
+                self.park(sock, address)
+            else:
+                self.shutdown_request(sock)
             self._slots.release()
 
     def stop(self):
         """Make ``serve()`` return."""
+        with self._lock:
+            self._stopped = True
         try:
             self._wake_w.send(b"x")
         except OSError:
@@ -450,5 +511,7 @@ class WebhookServer(socketserver.TCPServer):
         deadline = time.monotonic() + timeout
         for thread in active.values():
             thread.join(max(0.0, deadline - time.monotonic()))
+        while not self._parked.empty():
+            self._parked.get_nowait()[0].close()
         self._wake_r.close()
         self._wake_w.close()
