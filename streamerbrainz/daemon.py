@@ -7,6 +7,7 @@ blocks without a timeout unless the systemd watchdog wants pings.
 
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -29,6 +30,52 @@ log = get_logger("daemon")
 
 TRIGGER_QUEUE_SIZE = 1024
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+WATCHED_SIGNALS = SHUTDOWN_SIGNALS + (signal.SIGHUP,)
+
+
+class SignalWatcher:
+    """Turns SIGTERM, SIGINT and SIGHUP into actions on the main loop's queue.
+
+    The kernel may deliver a signal to any thread, and a main thread blocked
+    on a queue would not notice it; so the interpreter writes each signal's
+    number to a socket (``signal.set_wakeup_fd``) and a thread of ours reads
+    it. Byte 0 is our own sentinel for "stop watching".
+    """
+
+    def __init__(self, actions):
+        self.actions = actions
+        self._read, self._write = socket.socketpair()
+        self._write.setblocking(False)
+        self._thread = threading.Thread(target=self._run, name="signals", daemon=True)
+
+    def install(self):
+        for signum in WATCHED_SIGNALS:
+            signal.signal(signum, lambda signum, frame: None)
+        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            data = self._read.recv(64)
+            if not data:
+                return
+            for signum in data:
+                if signum == 0:
+                    return
+                if signum == signal.SIGHUP:
+                    self.actions.put(Reload())
+                elif signum in SHUTDOWN_SIGNALS:
+                    self.actions.put(Shutdown(signal.Signals(signum).name))
+
+    def close(self):
+        signal.set_wakeup_fd(-1)
+        try:
+            self._write.send(b"\0")
+        except OSError:
+            pass
+        self._thread.join(0.5)
+        self._read.close()
+        self._write.close()
 
 
 class Daemon:
@@ -127,7 +174,6 @@ class Daemon:
             for source in self.sources:
                 if source.client.token:
                     source.client.token = new
-            self.fetcher.token_changed()
             self.triggers.put_nowait(WebhookEvent(received_at=time.monotonic(), source="reload"))
 
     def _use_secret(self, old, new):
@@ -156,17 +202,16 @@ class Daemon:
         followed = self.config.plex_machine_ids
         return live.state_document(snapshot, followed, time.monotonic(), self.started)
 
-    def _on_signal(self, signum, frame):
-        # SimpleQueue.put is reentrant, so it is safe inside a signal handler.
-        if signum == signal.SIGHUP:
-            self.actions.put(Reload())
-        else:
-            self.actions.put(Shutdown(signal.Signals(signum).name))
-
     def run(self):
         """Start, serve until a signal, stop; return the exit status."""
-        for signum in SHUTDOWN_SIGNALS + (signal.SIGHUP,):
-            signal.signal(signum, self._on_signal)
+        signals = SignalWatcher(self.actions)
+        signals.install()
+        try:
+            return self.serve()
+        finally:
+            signals.close()
+
+    def serve(self):
         config = self.config
         try:
             self.server = WebhookServer(

@@ -31,7 +31,8 @@ _UNSAFE = frozenset(' "=\\')
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def _escape_char(ch):
+def escape_char(ch):
+    """One character as it stands inside a quoted value."""
     if ch in _ESCAPES:
         return _ESCAPES[ch]
     if ch.isprintable():
@@ -54,7 +55,7 @@ def format_value(value):
         text = str(value)
     if text and all(ch.isprintable() and ch not in _UNSAFE for ch in text):
         return text
-    return '"' + "".join(_escape_char(ch) for ch in text) + '"'
+    return '"' + "".join(escape_char(ch) for ch in text) + '"'
 
 
 def format_fields(fields):

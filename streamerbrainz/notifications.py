@@ -51,7 +51,7 @@ def play_notifications(data):
     """
     try:
         document = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     if not isinstance(document, dict):
         return []
@@ -67,7 +67,7 @@ def play_notifications(data):
 def _int(value, default=-1):
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
 
 

@@ -6,7 +6,7 @@ Shows each session's player with the machine identifier to pass to
 
 import sys
 
-from streamerbrainz import plex
+from streamerbrainz import plex, table
 
 COLUMNS = ("PLAYER", "PRODUCT", "PLATFORM", "STATE", "MACHINE IDENTIFIER", "PLAYING")
 
@@ -16,16 +16,9 @@ def rows(sessions):
     result = []
     for session in sorted(sessions, key=lambda s: (s.player_title.lower(), s.machine_id)):
         playing = " - ".join(part for part in (session.artist, session.title) if part)
-        result.append((session.player_title or "(unnamed)", session.product or "-",
-                       session.platform or "-", session.state or "-",
-                       session.machine_id or "-", playing or "-"))
+        result.append((session.player_title or "(unnamed)", session.product,
+                       session.platform, session.state, session.machine_id, playing))
     return result
-
-
-def table(lines):
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
-                     for line in lines)
 
 
 def start_command(config, machine_id):
@@ -54,8 +47,8 @@ def main(config, out=None):
                   "then run this again.\n" % config.plex_server_url)
         return 0
     body = rows(sessions)
-    out.write(table([COLUMNS] + body) + "\n\n")
-    ids = list(dict.fromkeys(row[4] for row in body if row[4] != "-"))
+    out.write(table.render(COLUMNS, body) + "\n\n")
+    ids = list(dict.fromkeys(row[4] for row in body if row[4]))
     out.write("Start the daemon for a player with (pick its machine identifier):\n")
     for machine_id in ids:
         out.write("  %s\n" % start_command(config, machine_id))

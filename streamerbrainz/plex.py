@@ -65,21 +65,29 @@ def _int(text):
         return 0
 
 
+def parse_xml(data, what="Plex answer"):
+    """Parse an XML answer, refusing any DOCTYPE or ENTITY declaration first.
+
+    Plex never sends one; refusing them stops entity-expansion attacks
+    before the parser sees them. Raises PlexError (``malformed``).
+    """
+    if b"<!DOCTYPE" in data[:4096].upper() or b"<!ENTITY" in data.upper():
+        raise PlexError("malformed", "%s holds a DOCTYPE or ENTITY declaration; refused" % what)
+    try:
+        return ElementTree.fromstring(data)
+    except (ElementTree.ParseError, LookupError, ValueError) as err:
+        # LookupError and ValueError: an encoding the parser does not know.
+        raise PlexError("malformed", "%s is not valid XML (%s)" % (what, err)) from None
+
+
 def parse_sessions(data):
     """Parse a ``/status/sessions`` answer into a list of Session.
 
     Every child of ``MediaContainer`` with a ``Player`` child is a session;
     missing attributes become empty strings or zero. Raises PlexError
-    (``malformed``) for anything that is not such a document, including any
-    DOCTYPE or ENTITY declaration, which Plex never sends.
+    (``malformed``) for anything that is not such a document.
     """
-    head = data[:4096].upper()
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
-        raise PlexError("malformed", "Plex answer holds a DOCTYPE or ENTITY declaration; refused")
-    try:
-        root = ElementTree.fromstring(data)
-    except ElementTree.ParseError as err:
-        raise PlexError("malformed", "Plex answer is not valid XML (%s)" % err) from None
+    root = parse_xml(data)
     if root.tag != "MediaContainer":
         raise PlexError("malformed", "Plex answer is not a MediaContainer (got <%s>)"
                         % root.tag[:40])
@@ -109,7 +117,7 @@ def parse_sessions(data):
 
 def _session_order(session):
     key = session.session_key
-    return (1, int(key), "") if key.isdigit() else (0, 0, key)
+    return (1, int(key), "") if key.isascii() and key.isdigit() else (0, 0, key)
 
 
 def current_by_player(sessions):

@@ -8,7 +8,6 @@ comes from, so the player's identity comes from ``/resources`` instead.
 """
 
 import dataclasses
-import xml.etree.ElementTree as ElementTree
 
 from streamerbrainz import plex
 from streamerbrainz.log import get_logger
@@ -34,16 +33,6 @@ class Timeline:
     album: str = ""
 
 
-def _xml(data, what):
-    head = data[:4096].upper()
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
-        raise plex.PlexError("malformed", "Plexamp %s holds a DOCTYPE or ENTITY; refused" % what)
-    try:
-        return ElementTree.fromstring(data)
-    except ElementTree.ParseError:
-        raise plex.PlexError("malformed", "Plexamp %s is not valid XML" % what) from None
-
-
 def _int(text, default=0):
     try:
         return int(float(text))
@@ -53,7 +42,7 @@ def _int(text, default=0):
 
 def parse_resources(data):
     """``(machine_id, title, product)`` of the player from ``/resources``."""
-    root = _xml(data, "/resources")
+    root = plex.parse_xml(data, "Plexamp /resources")
     player = root if root.tag == "Player" else root.find("Player")
     if player is None or not player.get("machineIdentifier"):
         raise plex.PlexError("malformed", "Plexamp /resources names no player")
@@ -62,7 +51,7 @@ def parse_resources(data):
 
 def parse_timeline(data):
     """The music Timeline of a poll answer (stopped when there is none)."""
-    root = _xml(data, "timeline")
+    root = plex.parse_xml(data, "Plexamp timeline")
     for element in root.iter("Timeline"):
         if element.get("type") != "music":
             continue

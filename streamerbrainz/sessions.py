@@ -22,7 +22,6 @@ log = get_logger("sessions")
 STOP = object()
 FIRST_RETRY_DELAY = 0.25
 MAX_RETRY_DELAY = 4.0
-AUTH_HOLD = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +60,6 @@ class SessionFetcher:
         self._found = {}
         self._failures = RepeatFilter()
         self._failed_fetches = 0
-        self._auth_error = None
-        self._auth_hold_until = 0.0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sessions", daemon=True)
 
@@ -108,10 +105,6 @@ class SessionFetcher:
             return None
         return batch
 
-    def token_changed(self):
-        """Called after the token was replaced: ask Plex again at once."""
-        self._auth_hold_until = 0.0
-
     def follows(self, machine_id):
         return not self.followed or machine_id in self.followed
 
@@ -156,14 +149,11 @@ class SessionFetcher:
     def fetch(self):
         """Ask Plex for the sessions, retrying transient failures until the deadline.
 
-        Returns None when there is no Plex server to ask. After Plex rejected the token, it is not asked again for a while (or
-        until ``token_changed()``), so a stream of webhooks causes no storm of
-        rejected requests.
+        Returns None when there is no Plex server to ask. A rejected token
+        (401, 403) is never retried: one request per trigger, no storm.
         """
         if self.client is None:
             return None
-        if self._auth_error is not None and self.clock() < self._auth_hold_until:
-            raise self._auth_error
         self._last_fetch_at = self.clock()
         deadline = self.clock() + self.deadline
         delay = FIRST_RETRY_DELAY
@@ -172,9 +162,6 @@ class SessionFetcher:
             try:
                 return self.client.sessions(timeout=max(0.1, min(self.client.timeout, remaining)))
             except plex.PlexError as err:
-                if err.kind == "auth":
-                    self._auth_error = err
-                    self._auth_hold_until = self.clock() + AUTH_HOLD
                 remaining = deadline - self.clock()
                 if not err.retryable or self._stopping.is_set() or remaining <= delay:
                     raise
@@ -218,7 +205,6 @@ class SessionFetcher:
 
     def _report_success(self):
         self.last_fetch = FetchOutcome("ok", self.wall())
-        self._auth_error = None
         if self._failed_fetches:
             log.info("Plex reachable again", failed_fetches=self._failed_fetches)
             self._failed_fetches = 0

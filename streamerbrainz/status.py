@@ -6,7 +6,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from streamerbrainz import __version__
+from streamerbrainz import __version__, table
 
 COLUMNS = ("PLAYER", "STATE", "POSITION", "TRACK", "SINCE", "MACHINE IDENTIFIER")
 
@@ -25,9 +25,9 @@ def rows(document):
         position = clock(player.get("position_ms"))
         if player.get("duration_ms"):
             position += " / " + clock(player.get("duration_ms"))
-        since = (player.get("since") or "-")[:19].replace("T", " ")
-        result.append((player.get("player") or "-", player.get("state") or "-", position,
-                       track or "-", since, player.get("machine_id") or "-"))
+        since = (player.get("since") or "")[:19].replace("T", " ")
+        result.append((player.get("player"), player.get("state"), position, track, since,
+                       player.get("machine_id")))
     return result
 
 
@@ -36,11 +36,8 @@ def render(document):
     body = rows(document)
     if not body:
         return "No players known yet.\n"
-    lines = [COLUMNS] + body
-    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-    text = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
-                     for line in lines)
-    return text + "\n\nAny player playing: %s\n" % ("yes" if document.get("any_playing") else "no")
+    return table.render(COLUMNS, body) + "\n\nAny player playing: %s\n" % (
+        "yes" if document.get("any_playing") else "no")
 
 
 def main(config, out=None):

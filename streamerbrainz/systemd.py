@@ -19,7 +19,7 @@ class Notifier:
         self.address = address if address[:1] in ("/", "\0") else ""
         usec = environ.get("WATCHDOG_USEC", "")
         pid = environ.get("WATCHDOG_PID", "")
-        watched = usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid()))
+        watched = usec.isascii() and usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid()))
         self.watchdog_interval = int(usec) / 1e6 / 2 if watched else None
 
     @property

@@ -50,7 +50,8 @@ class PlayerState:
 
 
 def normalise_state(state):
-    return state if state in KNOWN_STATES else (STOPPED if not state else state)
+    """One of the four states; Plex's ``error`` (and anything unknown) counts as stopped."""
+    return state if state in KNOWN_STATES else STOPPED
 
 
 def from_session(session, state, now, wall, previous=None):
@@ -145,7 +146,7 @@ def machine_of(previous, event):
 def settle(previous, current):
     """Keep ``since`` across non-changes and say whether this is a change."""
     if previous is None:
-        return current, True
+        return current, current.state != STOPPED
     changed = previous.state != current.state or previous.track() != current.track()
     if not changed:
         current = dataclasses.replace(current, since=previous.since)

@@ -256,7 +256,7 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
             self.reply(411, {"error": "send a Content-Length; chunked bodies are not accepted"})
             return None
         raw = self.headers.get("Content-Length", "0").strip() or "0"
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             self.close_connection = True
             self.reply(400, {"error": "invalid Content-Length"})
             return None
