@@ -239,13 +239,18 @@ def read_webhooks_secret(path):
 
 
 def parse_networks(items):
+    """CIDR strings → networks; IPv4-mapped IPv6 networks become their IPv4 form."""
     networks = []
     for item in items:
         try:
-            networks.append(ipaddress.ip_network(item, strict=False))
+            network = ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ConfigError("-webhooks-allow: %r is not a network; use CIDR such as "
                               "192.168.1.0/24, 10.0.0.5 or fd00::/8" % item) from None
+        mapped = getattr(network.network_address, "ipv4_mapped", None)
+        if mapped is not None and network.prefixlen >= 96:
+            network = ipaddress.ip_network((mapped, network.prefixlen - 96))
+        networks.append(network)
     return tuple(networks)
 
 

@@ -98,7 +98,7 @@ class NotificationStream(Source):
     def session(self):
         answer = self.client.open(PATH, timeout=SILENCE_LIMIT, accept="text/event-stream")
         with answer:
-            self.recovered()
+            self.connected()
             self.trigger(WebhookEvent(received_at=self.clock(), source="notifications"))
             try:
                 for event, data in sse_events(answer):

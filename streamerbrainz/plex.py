@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ElementTree
+from xml.parsers import expat
 
 from streamerbrainz import __version__
 
@@ -65,18 +66,39 @@ def _int(text):
         return 0
 
 
-def parse_xml(data, what="Plex answer"):
-    """Parse an XML answer, refusing any DOCTYPE or ENTITY declaration first.
+class _Refused(Exception):
+    pass
 
-    Plex never sends one; refusing them stops entity-expansion attacks
-    before the parser sees them. Raises PlexError (``malformed``).
+
+def _refuse(*args):
+    raise _Refused()
+
+
+def parse_xml(data, what="Plex answer"):
+    """Parse an XML answer into an Element, refusing any DOCTYPE or ENTITY declaration.
+
+    Plex never sends one; refusing them stops entity-expansion and external
+    entity attacks, whatever the document's encoding. Raises PlexError
+    (``malformed``).
     """
-    if b"<!DOCTYPE" in data[:4096].upper() or b"<!ENTITY" in data.upper():
-        raise PlexError("malformed", "%s holds a DOCTYPE or ENTITY declaration; refused" % what)
+    builder = ElementTree.TreeBuilder()
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse
+    parser.buffer_text = True
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
     try:
-        return ElementTree.fromstring(data)
-    except (ElementTree.ParseError, LookupError, ValueError) as err:
-        # LookupError and ValueError: an encoding the parser does not know.
+        parser.Parse(data, True)
+        return builder.close()
+    except _Refused:
+        raise PlexError("malformed", "%s holds a DOCTYPE or ENTITY declaration; refused"
+                        % what) from None
+    except (expat.ExpatError, LookupError, ValueError, AssertionError) as err:
+        # LookupError, ValueError: an encoding expat does not know;
+        # AssertionError: TreeBuilder.close() on a document with no element.
         raise PlexError("malformed", "%s is not valid XML (%s)" % (what, err)) from None
 
 

@@ -90,7 +90,7 @@ class PlexampPoller(Source):
                 log.warn("Plexamp's player is not followed: add it to -plex-machine-id",
                          machine_id=machine_id, player=title)
         machine_id, title, product = self.identity
-        self.recovered(machine_id=machine_id, player=title)
+        self.connected(machine_id=machine_id, player=title)
         headers = {"X-Plex-Target-Client-Identifier": machine_id}
         while not self.stopping.is_set():
             self.command_id += 1

@@ -28,3 +28,36 @@ class RepeatFilter:
         seen = len(self._seen)
         self._seen.clear()
         return seen
+
+
+class FailureLog:
+    """Logs a run of failures as people want to read it.
+
+    The first failure of each kind at its level; repeats at DEBUG, counted
+    and mentioned (``… (repeated 57 times in the last minute)``) with the
+    next one after the window; one line when things work again.
+    """
+
+    def __init__(self, log, window=60.0):
+        self.log = log
+        self.failures = 0
+        self._repeats = RepeatFilter(window)
+
+    def failed(self, kind, now, message, level="warn", **fields):
+        self.failures += 1
+        log_now, repeats = self._repeats.check(kind, now)
+        if not log_now:
+            self.log.debug(message, **fields)
+            return
+        if repeats:
+            message += " (repeated %d times in the last minute)" % repeats
+        getattr(self.log, level)(message, **fields)
+
+    def recovered(self, message, **fields):
+        """Log ``message`` if failures came before; return whether it did."""
+        if not self.failures:
+            return False
+        self.log.info(message, failures=self.failures, **fields)
+        self.failures = 0
+        self._repeats.clear()
+        return True

@@ -15,7 +15,7 @@ from streamerbrainz import plex, tracker
 from streamerbrainz.actions import PlexStateChanged
 from streamerbrainz.log import get_logger
 from streamerbrainz.payloads import WebhookEvent
-from streamerbrainz.repeats import RepeatFilter
+from streamerbrainz.repeats import FailureLog
 
 log = get_logger("sessions")
 
@@ -58,8 +58,7 @@ class SessionFetcher:
         self.last_fetch = FetchOutcome()
         self._last_fetch_at = clock()
         self._found = {}
-        self._failures = RepeatFilter()
-        self._failed_fetches = 0
+        self._failures = FailureLog(log)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sessions", daemon=True)
 
@@ -185,27 +184,16 @@ class SessionFetcher:
     def _report_failure(self, err, at_start=False):
         """One line per kind of failure; repeats summarised once a minute."""
         self.last_fetch = FetchOutcome("error", self.wall(), str(err))
-        self._failed_fetches += 1
-        log_now, repeats = self._failures.check((err.kind, err.status), self.clock())
-        if not log_now:
-            log.debug("Plex fetch failed", error=str(err))
-            return
-        message = "Plex fetch failed"
+        kind = (err.kind, err.status)
         if err.kind == "auth":
-            message = ("%s: it may have expired or been revoked; update -plex-token-file and "
-                       "send SIGHUP" % err)
+            self._failures.failed(kind, self.clock(), "%s: it may have expired or been revoked; "
+                                  "update -plex-token-file and send SIGHUP" % err, "error")
         elif at_start:
-            message = "Plex is not reachable at start-up; carrying on, the next webhook tries again"
-        if repeats:
-            message += " (repeated %d times in the last minute)" % repeats
-        if err.kind == "auth":
-            log.error(message)
+            self._failures.failed(kind, self.clock(), "Plex is not reachable at start-up; "
+                                  "carrying on, the next webhook tries again", error=str(err))
         else:
-            log.warn(message, error=str(err))
+            self._failures.failed(kind, self.clock(), "Plex fetch failed", error=str(err))
 
     def _report_success(self):
         self.last_fetch = FetchOutcome("ok", self.wall())
-        if self._failed_fetches:
-            log.info("Plex reachable again", failed_fetches=self._failed_fetches)
-            self._failed_fetches = 0
-            self._failures.clear()
+        self._failures.recovered("Plex reachable again")

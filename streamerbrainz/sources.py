@@ -12,7 +12,7 @@ import time
 
 from streamerbrainz import plex
 from streamerbrainz.log import get_logger
-from streamerbrainz.repeats import RepeatFilter
+from streamerbrainz.repeats import FailureLog
 
 log = get_logger("sources")
 
@@ -29,8 +29,7 @@ class Source:
         self.triggers = triggers
         self.clock = clock
         self.stopping = threading.Event()
-        self._failures = RepeatFilter()
-        self._failing = False
+        self._failures = FailureLog(log)
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     def start(self):
@@ -71,20 +70,9 @@ class Source:
             backoff = min(backoff * 2, self.max_backoff)
 
     def failed(self, err):
-        self._failing = True
-        log_now, repeats = self._failures.check((err.kind, err.status), self.clock())
-        if not log_now:
-            log.debug("%s failed" % self.name, error=str(err))
-            return
-        message = "%s failed; retrying with backoff" % self.name
-        if repeats:
-            message += " (repeated %d times in the last minute)" % repeats
-        log.warn(message, error=str(err))
+        self._failures.failed((err.kind, err.status), self.clock(),
+                              "%s failed; retrying with backoff" % self.name, error=str(err))
 
-    def recovered(self, **fields):
-        if self._failing:
-            self._failing = False
-            self._failures.clear()
-            log.info("%s connected again" % self.name, **fields)
-        else:
+    def connected(self, **fields):
+        if not self._failures.recovered("%s connected again" % self.name, **fields):
             log.info("%s connected" % self.name, **fields)
