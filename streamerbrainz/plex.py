@@ -257,14 +257,14 @@ class PlexClient:
         timeout = self.timeout if timeout is None else timeout
         with self.open(path, timeout) as answer:
             try:
-                body = answer.read(MAX_ANSWER_BYTES + 1)
+                body = read_capped(answer, MAX_ANSWER_BYTES)
             except socket.timeout:
                 raise PlexError("timeout", "%s did not answer within %gs"
                                 % (self.name, timeout)) from None
             except (OSError, http.client.HTTPException) as err:
                 raise PlexError("network", "connection to %s failed: %s"
                                 % (self.name, _describe(err))) from None
-        if len(body) > MAX_ANSWER_BYTES:
+        if body is None:
             raise PlexError("malformed", "%s answer is larger than %d MiB; refused"
                             % (self.name, MAX_ANSWER_BYTES // (1024 * 1024)))
         return body
@@ -310,6 +310,23 @@ class PlexClient:
     def abort(self):
         """Cut the request in flight (if any) and refuse new ones."""
         self._connections.abort()
+
+
+def read_capped(answer, limit):
+    """Read a whole answer in chunks; None when it is longer than ``limit``.
+
+    One ``read(limit + 1)`` would make some Python versions allocate (and
+    keep) a buffer of the full limit for every answer.
+    """
+    chunks, total = [], 0
+    while True:
+        chunk = answer.read(min(65536, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return None
 
 
 def _describe(err):

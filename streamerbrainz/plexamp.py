@@ -97,10 +97,12 @@ class PlexampPoller(Source):
             with self.client.open(POLL_PATH % self.command_id, POLL_TIMEOUT,
                                   headers=headers) as answer:
                 try:
-                    data = answer.read(plex.MAX_ANSWER_BYTES)
+                    data = plex.read_capped(answer, plex.MAX_ANSWER_BYTES)
                 except OSError as err:
                     raise plex.PlexError("network", "poll broke: %s"
                                          % (err.strerror or err)) from None
+            if data is None:
+                raise plex.PlexError("malformed", "Plexamp timeline is too large; refused")
             timeline = parse_timeline(data)
             key = (timeline.state, timeline.rating_key)
             if key != self._last and self.follows(machine_id):

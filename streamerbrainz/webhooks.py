@@ -103,7 +103,7 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
         self.rfile.close()
         self.reader = _DeadlineReader(self.connection)
         self.rfile = io.BufferedReader(self.reader, 65536)
-        self.served = 0
+        self.served = self.server.served_before(self.connection)
 
     def handle(self):
         """Serve requests while the client has more ready; then park the connection.
@@ -139,13 +139,13 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
             if not hasattr(self, "request_version"):
                 self.request_version = "HTTP/1.1"
             self.send_error(431, "request line and headers larger than %d bytes" % MAX_HEAD_BYTES)
-        if self.served >= MAX_REQUESTS_PER_CONNECTION:
-            self.close_connection = True
 
     def parse_request(self):
         if not super().parse_request():
             return False
         self.reader.budget = None
+        if self.served >= MAX_REQUESTS_PER_CONNECTION:
+            self.close_connection = True  # said in this answer's Connection header
         return True
 
     def log_message(self, format, *args):
@@ -328,6 +328,7 @@ class WebhookServer(socketserver.TCPServer):
         self._stopped = False
         self._lock = threading.Lock()
         self._active = {}
+        self._served = {}
 
     def health(self):
         return self._health()
@@ -410,7 +411,7 @@ class WebhookServer(socketserver.TCPServer):
                     self._expire(selector, waiting)
             finally:
                 for sock in waiting:
-                    sock.close()
+                    self._forget(sock)
 
     def _accept(self, selector, waiting):
         try:
@@ -424,7 +425,7 @@ class WebhookServer(socketserver.TCPServer):
             oldest = min(waiting, key=lambda s: waiting[s][1])
             selector.unregister(oldest)
             del waiting[oldest]
-            oldest.close()
+            self._forget(oldest)
         waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
         selector.register(sock, selectors.EVENT_READ, "conn")
 
@@ -438,20 +439,31 @@ class WebhookServer(socketserver.TCPServer):
             waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
             selector.register(sock, selectors.EVENT_READ, "conn")
 
-    def park(self, sock, address):
+    def park(self, sock, address, served):
+        with self._lock:
+            self._served[sock] = served
         self._parked.put((sock, address))
         try:
             self._wake_w.send(b"p")
         except OSError:
-            sock.close()
+            self._forget(sock)
 
-    @staticmethod
-    def _expire(selector, waiting):
+    def served_before(self, sock):
+        """How many requests a parked connection served before (0 for a new one)."""
+        with self._lock:
+            return self._served.pop(sock, 0)
+
+    def _forget(self, sock):
+        with self._lock:
+            self._served.pop(sock, None)
+        sock.close()
+
+    def _expire(self, selector, waiting):
         now = time.monotonic()
         for sock in [s for s, (_, deadline) in waiting.items() if deadline <= now]:
             selector.unregister(sock)
             del waiting[sock]
-            sock.close()
+            self._forget(sock)
 
     def _dispatch(self, sock, address):
         if not self._slots.acquire(blocking=False):
@@ -461,7 +473,7 @@ class WebhookServer(socketserver.TCPServer):
                 sock.sendall(_BUSY)
             except OSError:
                 pass
-            sock.close()
+            self._forget(sock)
             log.warn("too many connections at once; answered 503", client=address[0])
             return
         sock.setblocking(True)
@@ -484,7 +496,7 @@ class WebhookServer(socketserver.TCPServer):
                 self._active.pop(sock, None)
                 park = handler is not None and handler.parked and not self._stopped
             if park:
-                self.park(sock, address)
+                self.park(sock, address, handler.served)
             else:
                 self.shutdown_request(sock)
             self._slots.release()
@@ -512,6 +524,6 @@ class WebhookServer(socketserver.TCPServer):
         for thread in active.values():
             thread.join(max(0.0, deadline - time.monotonic()))
         while not self._parked.empty():
-            self._parked.get_nowait()[0].close()
+            self._forget(self._parked.get_nowait()[0])
         self._wake_r.close()
         self._wake_w.close()
