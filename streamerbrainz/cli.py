@@ -50,7 +50,7 @@ def parse_args(argv):
                 raise config.ConfigError("-%s: needs a value (see -help)" % name)
             value = args[i]
             i += 1
-        if flag.kind == "list":
+        if flag.kind in ("list", "urls"):
             values.setdefault(name, []).append(value)
         else:
             values[name] = value

@@ -24,7 +24,7 @@ class Flag:
     name: str
     default: object
     help: str
-    kind: str = "str"  # str, int, float, bool or list (repeatable, comma-separated)
+    kind: str = "str"  # str, int, float, bool, list (repeatable, comma-separated) or urls
     metavar: str = ""
 
     @property
@@ -73,8 +73,8 @@ FLAGS = (
          "SECONDS"),
     Flag("hook-timeout", 10.0, "seconds a hook may run before its process group is killed",
          "float", "SECONDS"),
-    Flag("notify-url", (), "URL to POST each change to as JSON; repeat for several", "list",
-         "URL"),
+    Flag("notify-url", (), "URL to POST each change to as JSON; repeat (or, in the "
+         "environment, separate with spaces) for several", "urls", "URL"),
     Flag("log-level", "info", "error, warn, info or debug", metavar="LEVEL"),
     Flag("url", "http://127.0.0.1:3001", "with status: the daemon to ask", metavar="URL"),
     Flag("version", False, "print the version and exit", "bool"),
@@ -115,9 +115,11 @@ class Config:
 
 def convert(flag, raw):
     """Turn one raw string (or list of strings) into the flag's type."""
-    if flag.kind == "list":
+    if flag.kind in ("list", "urls"):
         items = raw if isinstance(raw, (list, tuple)) else [raw]
-        return tuple(part.strip() for item in items for part in item.split(",") if part.strip())
+        # A URL may hold commas, never white space: split URLs on that.
+        split = str.split if flag.kind == "urls" else (lambda item: item.split(","))
+        return tuple(part.strip() for item in items for part in split(item) if part.strip())
     if flag.kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -209,10 +211,16 @@ HOOK_FLAGS = ("on-change", "on-play", "on-pause", "on-stop", "on-idle", "on-acti
 
 
 def validate_notify_url(url):
-    parts = urllib.parse.urlsplit(url)
+    """Check a -notify-url; the message never repeats it (it may hold a password)."""
+    example = "e.g. http://homeassistant.local:8123/api/webhook/ID"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port
+    except ValueError:
+        raise ConfigError("-notify-url: has an invalid host or port, %s" % example) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("-notify-url: must be an http:// or https:// URL with a host, "
-                          "e.g. http://homeassistant.local:8123/api/webhook/ID")
+        raise ConfigError("-notify-url: must be an http:// or https:// URL with a host, %s"
+                          % example)
     return url
 
 

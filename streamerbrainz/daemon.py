@@ -15,14 +15,11 @@ import time
 from streamerbrainz import __version__, config as configuration, live, log as logging_setup, systemd
 from streamerbrainz.actions import (PlayersActive, PlayersIdle, PlexStateChanged, Reload,
                                     Shutdown)
-from streamerbrainz.hooks import Hooks
 from streamerbrainz.idle import IdleWatch
 from streamerbrainz.config import WEBHOOK_PATH
 from streamerbrainz.log import get_logger
-from streamerbrainz.notifications import NotificationStream
 from streamerbrainz.payloads import WebhookEvent
 from streamerbrainz.plex import PlexClient
-from streamerbrainz.plexamp import PlexampPoller
 from streamerbrainz.sessions import SessionFetcher
 from streamerbrainz.webhooks import WebhookServer
 
@@ -95,18 +92,25 @@ class Daemon:
             self.fetcher = SessionFetcher(self.client, self.triggers, self.actions,
                                           config.plex_machine_ids, config.plex_timeout,
                                           config.plex_poll_interval)
+        # Optional parts are imported only when configured: memory is dear on a Pi.
         if config.plex_notifications:
+            from streamerbrainz.notifications import NotificationStream
             stream_client = PlexClient(config.plex_server_url, config.plex_token,
                                        config.plex_timeout)
             self.sources.append(NotificationStream(stream_client, self.triggers,
                                                    self.fetcher.follows))
         if config.plexamp_url:
+            from streamerbrainz.plexamp import PlexampPoller
             plexamp_client = PlexClient(config.plexamp_url, "", config.plex_timeout,
                                         name="Plexamp")
             self.sources.append(PlexampPoller(plexamp_client, self.triggers,
                                               self.fetcher.follows))
         self.hub = live.EventHub()
-        self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout)
+        self.hooks = None
+        if config.hooks or config.notify_urls:
+            from streamerbrainz.hooks import Hooks
+            self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout,
+                               secrets=(config.plex_token, config.webhooks_secret))
         self.idle = IdleWatch(config.idle_after)
         self.last_change = None
         self.server = None
@@ -132,15 +136,18 @@ class Daemon:
         self.last_change = action
         if self.idle.update(action.machine_id, action.state, time.monotonic()):
             self.dispatch(PlayersActive(action))  # before the play hooks: amplifier first
-        self.hooks.state_changed(action)
+        if self.hooks:
+            self.hooks.state_changed(action)
 
     def on_active(self, action):
         log.info("players active", player=action.cause.player, machine_id=action.cause.machine_id)
-        self.hooks.active(action.cause)
+        if self.hooks:
+            self.hooks.active(action.cause)
 
     def on_idle(self, action):
         log.info("players idle", idle_after_s=self.config.idle_after)
-        self.hooks.idle(action.last)
+        if self.hooks:
+            self.hooks.idle(action.last)
 
     def on_shutdown(self, action):
         log.info("shutting down", reason=action.reason)
@@ -250,7 +257,8 @@ class Daemon:
                                                       source="start"))
         for source in self.sources:
             source.start()
-        self.hooks.start()
+        if self.hooks:
+            self.hooks.start()
         self.running = True
         self.notifier.ready("listening on port %d" % port)
         try:
@@ -282,7 +290,7 @@ class Daemon:
                 last_ping = now
             if action is not None:
                 self.dispatch(action)
-            if self.idle.due(time.monotonic()):
+            if self.running and self.idle.due(time.monotonic()):
                 self.dispatch(PlayersIdle(self.last_change))
 
     def dispatch(self, action):
@@ -308,7 +316,8 @@ class Daemon:
         if self.fetcher is not None and not self.fetcher.stop(timeout=1.0):
             log.warn("session fetcher did not stop in time")
         self.server.close(timeout=0.3)
-        self.hooks.stop(timeout=0.3)
+        if self.hooks:
+            self.hooks.stop(timeout=0.3)
         log.info("stopped")
 
 

@@ -8,8 +8,10 @@ standard input closed, the ``SB_*`` variables set and the daemon's
 credentials left out; at the timeout the whole process group is killed.
 """
 
+import base64
 import collections
 import datetime
+import http.client
 import json
 import os
 import selectors
@@ -71,11 +73,17 @@ def hook_fields(event, action):
     return fields
 
 
-def hook_environment(fields, base=None):
-    """The environment of a hook: the daemon's, less secrets and old SB_*, plus ``fields``."""
+def hook_environment(fields, base=None, secrets=()):
+    """The environment of a hook: the daemon's, less secrets and old SB_*, plus ``fields``.
+
+    Any variable whose value holds one of ``secrets`` (the token, the
+    webhook secret) is left out too, whatever its name.
+    """
     base = os.environ if base is None else base
+    secrets = [secret for secret in secrets if secret]
     env = {key: value for key, value in base.items()
-           if key not in WITHHELD and not key.startswith(("SB_", "STREAMERBRAINZ_"))}
+           if key not in WITHHELD and not key.startswith(("SB_", "STREAMERBRAINZ_"))
+           and not any(secret in value for secret in secrets)}
     env.update(fields)
     return env
 
@@ -166,9 +174,10 @@ class CommandRunner(Runner):
 
     name = "hooks"
 
-    def __init__(self, timeout=10.0):
+    def __init__(self, timeout=10.0, secrets=()):
         super().__init__()
         self.timeout = timeout
+        self.secrets = secrets
         self._process = None
 
     def run(self, job):
@@ -177,7 +186,8 @@ class CommandRunner(Runner):
         try:
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env=hook_environment(fields), start_new_session=True, close_fds=True)
+                env=hook_environment(fields, secrets=self.secrets), start_new_session=True,
+                close_fds=True)
         except OSError as err:
             log.warn("hook could not start", hook=flag, command=argv[0],
                      error=(err.strerror or str(err)).lower())
@@ -240,40 +250,74 @@ class CommandRunner(Runner):
             self._kill(process)
 
 
+def split_credentials(url):
+    """``(url without user info, Authorization header value or None)``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    netloc = parts.netloc.rpartition("@")[2]
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(("%s:%s" % (user, password)).encode("utf-8")).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), "Basic " + token
+
+
+def _opener():
+    """urllib without redirects (a redirected POST would turn into a bodiless GET) or proxies."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.UnknownHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPErrorProcessor(),
+                    urllib.request.HTTPDefaultErrorHandler()):
+        opener.add_handler(handler)
+    return opener
+
+
 class NotifyRunner(Runner):
-    """POSTs JSON to one URL; ``job`` is ``(body dict)``. Retries, then gives up."""
+    """POSTs JSON to one URL; ``job`` is ``(body dict)``. Retries, then gives up.
+
+    User info in the URL is sent as HTTP Basic authentication, never logged.
+    """
 
     def __init__(self, url):
         self.name = "notify " + redact_url(url)
         super().__init__()
-        self.url = url
+        self.url, self.authorization = split_credentials(url)
+        self.shown = redact_url(url)
+        self._opener = _opener()
         self._giving_up = threading.Event()
 
     def run(self, body):
         data = json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(self.url, data=data, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": "StreamerBrainz/" + __version__})
+        headers = {"Content-Type": "application/json",
+                   "User-Agent": "StreamerBrainz/" + __version__}
+        if self.authorization:
+            headers["Authorization"] = self.authorization
+        request = urllib.request.Request(self.url, data=data, method="POST", headers=headers)
         backoff = NOTIFY_FIRST_BACKOFF
         for attempt in range(1, NOTIFY_ATTEMPTS + 1):
             try:
-                with urllib.request.urlopen(request, timeout=NOTIFY_TIMEOUT) as answer:
+                with self._opener.open(request, timeout=NOTIFY_TIMEOUT) as answer:
                     answer.read(65536)
-                log.debug("notification sent", url=redact_url(self.url),
-                          event=body.get("event"), attempt=attempt)
+                log.debug("notification sent", url=self.shown, event=body.get("event"),
+                          attempt=attempt)
                 return
             except urllib.error.HTTPError as err:
                 error = "answered %d %s" % (err.code, err.reason)
                 err.close()
-            except (urllib.error.URLError, OSError) as err:
-                reason = getattr(err, "reason", err)
+            except urllib.error.URLError as err:
+                reason = err.reason
                 error = (getattr(reason, "strerror", None) or str(reason)).lower()
+            except (OSError, http.client.HTTPException) as err:
+                error = (getattr(err, "strerror", None) or type(err).__name__).lower()
+            except ValueError:
+                error = "invalid URL"  # the text would repeat the URL, secrets and all
             if attempt < NOTIFY_ATTEMPTS:
-                log.debug("notification failed; retrying", url=redact_url(self.url),
+                log.debug("notification failed; retrying", url=self.shown,
                           attempt=attempt, error=error)
                 if self._giving_up.wait(backoff):
                     return
                 backoff *= 2
-        log.warn("notification failed; giving up", url=redact_url(self.url),
+        log.warn("notification failed; giving up", url=self.shown,
                  event=body.get("event"), attempts=NOTIFY_ATTEMPTS, error=error)
 
     def cut(self):
@@ -283,10 +327,10 @@ class NotifyRunner(Runner):
 class Hooks:
     """Turns state changes and idle/active into hook runs and notifications."""
 
-    def __init__(self, commands, urls=(), timeout=10.0, wall=time.time):
+    def __init__(self, commands, urls=(), timeout=10.0, secrets=(), wall=time.time):
         self.commands = {flag: shlex.split(command) for flag, command in commands.items()
                          if command}
-        self.runner = CommandRunner(timeout) if self.commands else None
+        self.runner = CommandRunner(timeout, secrets) if self.commands else None
         self.notifiers = [NotifyRunner(url) for url in urls]
         self.wall = wall
 

@@ -6,19 +6,20 @@ retried) and a message that names no secret.
 """
 
 import dataclasses
+import hashlib
 import http.client
 import socket
 import threading
 import urllib.error
 import urllib.request
-import uuid
 import xml.etree.ElementTree as ElementTree
 from xml.parsers import expat
 
 from streamerbrainz import __version__
 
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
-CLIENT_IDENTIFIER = str(uuid.uuid5(uuid.NAMESPACE_DNS, "streamerbrainz." + socket.gethostname()))
+# Stable per machine, as Plex asks of a client identifier.
+CLIENT_IDENTIFIER = "streamerbrainz-" + hashlib.sha1(socket.gethostname().encode()).hexdigest()[:20]
 
 
 class PlexError(Exception):

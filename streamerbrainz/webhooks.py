@@ -102,7 +102,7 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
         super().setup()
         self.rfile.close()
         self.reader = _DeadlineReader(self.connection)
-        self.rfile = io.BufferedReader(self.reader, 65536)
+        self.rfile = io.BufferedReader(self.reader, 8192)
         self.served = self.server.served_before(self.connection)
 
     def handle(self):
