@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 
-from streamerbrainz import __version__, config as configuration, live, log as logging_setup, systemd
+from streamerbrainz import (__version__, config as configuration, live, log as logging_setup,
+                            memory, systemd)
 from streamerbrainz.actions import (PlayersActive, PlayersIdle, PlexStateChanged, Reload,
                                     Shutdown)
 from streamerbrainz.idle import IdleWatch
@@ -322,4 +323,5 @@ class Daemon:
 
 
 def run(config, environ):
+    memory.limit_malloc_arenas(environ)  # before any thread starts
     return Daemon(config, environ).run()

@@ -1,0 +1,261 @@
+"""A stand-in Plex Media Server for end-to-end tests.
+
+It serves ``GET /status/sessions`` from an XML body the test sets, checks
+the ``X-Plex-Token`` header like PMS (401 with PMS's 91-byte HTML body),
+records every request, counts session fetches and how many overlap (a
+request is in flight from its arrival until its answer starts), and can
+misbehave on demand (slow, 500, 401, malformed XML, hang, hang up).
+Everything binds to 127.0.0.1 on a free port.
+"""
+
+import collections
+import http.server
+import socket
+import sys
+import threading
+import time
+
+DEFAULT_TOKEN = "stub-token-Zq9xK2"
+SERVER_MACHINE_ID = "54664a3d8acc39983675640ec9ce00b70af9cc36"
+
+UNAUTHORIZED_BODY = (b"<html><head><title>Unauthorized</title></head>"
+                     b"<body><h1>401 Unauthorized</h1></body></html>")
+assert len(UNAUTHORIZED_BODY) == 91
+
+EMPTY_SESSIONS = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+                  b'<MediaContainer size="0"></MediaContainer>\n')
+MALFORMED_SESSIONS = (b'<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer size="1">\n'
+                      b'<Track title="Once in a Lifetime" sessionKey="53"><Player machineIdent')
+SERVER_ERROR_BODY = (b"<html><head><title>Internal Server Error</title></head>"
+                     b"<body><h1>500 Internal Server Error</h1></body></html>")
+
+FAULTS = (None, "500", "401", "malformed", "hang", "close")
+
+Request = collections.namedtuple("Request", "method path raw_path headers at")
+
+
+def _wait(predicate, timeout, condition):
+    """Wait on ``condition`` (held by the caller) until ``predicate()`` or the deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        condition.wait(remaining)
+    return True
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "PlexMediaServer-stub/1.0"
+    sys_version = ""
+    timeout = 30  # a client that stalls mid-request cannot pin a thread forever
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        self.server.stub._handle(self)
+
+    def do_POST(self):
+        self.server.stub._handle(self)
+
+    def send_body(self, status, body, content_type="text/xml;charset=utf-8"):
+        # The request stops counting as in flight before a byte of the answer
+        # leaves: the client may act on it (and ask again) the moment it arrives.
+        self.server.stub._done(self)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Plex-Protocol", "1.0")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up before reading the whole answer (after a
+        # 401 or a timeout, say) is normal here, not worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
+
+
+class PlexStub:
+    """Usable as a context manager, or with ``start()`` and ``stop()``."""
+
+    def __init__(self, token=DEFAULT_TOKEN, sessions=EMPTY_SESSIONS):
+        self.token = token
+        self._lock = threading.Condition()
+        self._sessions = sessions
+        self._delay = 0.0
+        self._fault = None
+        self._fail_next = collections.deque()
+        self._stopping = threading.Event()
+        self.requests = []
+        self.count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._server = None
+        self._thread = None
+
+    # -- life cycle -------------------------------------------------------
+
+    def start(self):
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.stub = self
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="plex-stub", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Shut down promptly, releasing any request held by ``hang`` or a delay."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+        self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    # -- behaviour --------------------------------------------------------
+
+    def set_sessions(self, xml_bytes):
+        with self._lock:
+            self._sessions = xml_bytes
+
+    def set_delay(self, seconds):
+        with self._lock:
+            self._delay = float(seconds)
+
+    def set_fault(self, kind):
+        """Misbehave from now on; ``None`` answers normally again.
+
+        ``"500"`` and ``"401"`` answer with that status, ``"malformed"`` with
+        truncated XML, ``"hang"`` never answers (until ``stop()``) and
+        ``"close"`` hangs up without an answer.
+        """
+        if kind not in FAULTS:
+            raise ValueError("unknown fault %r" % (kind,))
+        with self._lock:
+            self._fault = kind
+
+    def fail_next(self, n, kind):
+        """Fail only the next ``n`` session requests with ``kind``, then recover."""
+        if kind not in FAULTS or kind is None:
+            raise ValueError("unknown fault %r" % (kind,))
+        with self._lock:
+            self._fail_next.extend([kind] * n)
+
+    # -- observations -----------------------------------------------------
+
+    def session_requests(self):
+        with self._lock:
+            return [r for r in self.requests if r.path == "/status/sessions"]
+
+    def all_requests(self):
+        with self._lock:
+            return list(self.requests)
+
+    def wait_for_count(self, n, timeout=5):
+        """Wait until at least ``n`` session requests arrived; return whether they did."""
+        with self._lock:
+            return _wait(lambda: self.count >= n, timeout, self._lock)
+
+    def wait_idle(self, timeout=5):
+        """Wait until no request is being served; return whether that happened.
+
+        A request held by ``hang`` stays in flight until ``stop()``, even
+        after the client gave up on it.
+        """
+        with self._lock:
+            return _wait(lambda: self.in_flight == 0, timeout, self._lock)
+
+    # -- serving ----------------------------------------------------------
+
+    def _handle(self, handler):
+        path, _, _ = handler.path.partition("?")
+        with self._lock:
+            self.requests.append(Request(handler.command, path, handler.path,
+                                         dict(handler.headers.items()), time.monotonic()))
+            sessions = path == "/status/sessions"
+            if sessions:
+                self.count += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            delay = self._delay
+            fault = self._fault
+            if sessions and self._fail_next:
+                fault = self._fail_next.popleft()
+            body = self._sessions
+            self._lock.notify_all()
+        handler.counted = True
+        try:
+            self._answer(handler, path, sessions, delay, fault, body)
+        finally:
+            self._done(handler)
+
+    def _done(self, handler):
+        """The request is answered (or abandoned): it is no longer in flight."""
+        with self._lock:
+            if getattr(handler, "counted", False):
+                handler.counted = False
+                self.in_flight -= 1
+                self._lock.notify_all()
+
+    def _answer(self, handler, path, sessions, delay, fault, body):
+        if handler.command != "GET":
+            handler.send_body(405, b"", "text/html")
+            return
+        if handler.headers.get("X-Plex-Token") != self.token:
+            handler.send_body(401, UNAUTHORIZED_BODY, "text/html")
+            return
+        if path == "/identity":
+            handler.send_body(200, (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer size="0" claimed="1" '
+                'machineIdentifier="%s" version="1.41.8.9834-071366d65">\n</MediaContainer>\n'
+                % SERVER_MACHINE_ID).encode("ascii"))
+            return
+        if not sessions:
+            handler.send_body(404, b"<html><head><title>Not Found</title></head>"
+                                   b"<body><h1>404 Not Found</h1></body></html>", "text/html")
+            return
+        if delay and self._stopping.wait(delay):
+            handler.close_connection = True
+            return
+        if fault == "hang":
+            self._stopping.wait()
+            handler.close_connection = True
+            return
+        if fault == "close":
+            handler.close_connection = True
+            return
+        if fault == "500":
+            handler.send_body(500, SERVER_ERROR_BODY, "text/html")
+        elif fault == "401":
+            handler.send_body(401, UNAUTHORIZED_BODY, "text/html")
+        elif fault == "malformed":
+            handler.send_body(200, MALFORMED_SESSIONS)
+        else:
+            handler.send_body(200, body)
