@@ -48,6 +48,7 @@ class WebhookEvent:
     event: str = ""
     player_uuid: str = ""
     player_title: str = ""
+    product: str = ""
     account: str = ""
     title: str = ""
     artist: str = ""

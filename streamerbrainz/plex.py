@@ -154,7 +154,12 @@ def current_by_player(sessions):
 
 
 class _Connections:
-    """Remembers the connection in use so another thread can abort it."""
+    """Remembers the socket in use so another thread can cut it.
+
+    The socket itself is kept, not the connection: urllib detaches it from
+    the connection once the answer's headers are in, while its body may
+    still be read (a notification stream is read for hours).
+    """
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -163,9 +168,9 @@ class _Connections:
 
     def track(self, connection):
         with self.lock:
-            self.current = connection
+            self.current = connection.sock
             if self.aborted:
-                self._shutdown(connection)
+                self._shutdown(self.current)
 
     def abort(self):
         with self.lock:
@@ -174,13 +179,11 @@ class _Connections:
                 self._shutdown(self.current)
 
     @staticmethod
-    def _shutdown(connection):
-        sock = getattr(connection, "sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def _shutdown(sock):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class _TrackedHTTPConnection(http.client.HTTPConnection):

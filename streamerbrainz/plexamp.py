@@ -110,7 +110,8 @@ class PlexampPoller(Source):
                 log.debug("Plexamp timeline", state=timeline.state, rating_key=timeline.rating_key,
                           position_ms=timeline.position_ms)
                 self.trigger(WebhookEvent(
-                    player_uuid=machine_id, player_title=title, title=timeline.title,
+                    player_uuid=machine_id, player_title=title, product=product,
+                    title=timeline.title,
                     artist=timeline.artist, album=timeline.album, rating_key=timeline.rating_key,
                     duration_ms=timeline.duration_ms, reported_state=timeline.state,
                     position_ms=timeline.position_ms, received_at=self.clock(),

@@ -89,6 +89,7 @@ def from_event(machine_id, event, state, now, wall, previous=None):
         rating_key=event.rating_key or base.rating_key,
         duration_ms=event.duration_ms or base.duration_ms,
         player=event.player_title or base.player,
+        product=event.product or base.product,
         position_ms=position,
         position_at=now,
         since=wall,

@@ -214,6 +214,9 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.connection.settimeout(READ_DEADLINE)
+            # A small send buffer, so a listener that stops reading fills its
+            # queue (and is dropped) after dozens of events, not megabytes.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
             self.wfile.write(b"retry: 3000\n\n" + live.sse("state", self.server.state()))
             while True:
                 item = subscriber.next(live.HEARTBEAT_SECONDS)
@@ -388,15 +391,16 @@ class WebhookServer(socketserver.TCPServer):
 
     def serve(self):
         """Accept and dispatch connections until ``stop()`` is called."""
-        waiting = {}  # socket -> (address, deadline)
+        waiting = {}  # socket -> (address, deadline), in order of arrival
         with selectors.DefaultSelector() as selector:
             selector.register(self.socket, selectors.EVENT_READ, "accept")
             selector.register(self._wake_r, selectors.EVENT_READ, "wake")
             try:
                 while True:
                     timeout = None
-                    if waiting:
-                        timeout = max(0.0, min(d for _, d in waiting.values()) - time.monotonic())
+                    if waiting:  # in order of arrival, so of deadline too
+                        first_deadline = next(iter(waiting.values()))[1]
+                        timeout = max(0.0, first_deadline - time.monotonic())
                     for key, _ in selector.select(timeout):
                         if key.data == "wake":
                             if b"x" in self._wake_r.recv(4096):
@@ -414,20 +418,22 @@ class WebhookServer(socketserver.TCPServer):
                     self._forget(sock)
 
     def _accept(self, selector, waiting):
-        try:
-            sock, address = self.socket.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as err:
-            log.warn("cannot accept a connection", error=err.strerror or str(err))
-            return
-        if len(waiting) >= MAX_WAITING_CONNECTIONS:
-            oldest = min(waiting, key=lambda s: waiting[s][1])
-            selector.unregister(oldest)
-            del waiting[oldest]
-            self._forget(oldest)
-        waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
-        selector.register(sock, selectors.EVENT_READ, "conn")
+        """Take every connection the backlog holds, so it never overflows."""
+        for _ in range(self.request_queue_size):
+            try:
+                sock, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                log.warn("cannot accept a connection", error=err.strerror or str(err))
+                return
+            if len(waiting) >= MAX_WAITING_CONNECTIONS:
+                oldest = next(iter(waiting))  # dicts keep order: the first waited longest
+                selector.unregister(oldest)
+                del waiting[oldest]
+                self._forget(oldest)
+            waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
+            selector.register(sock, selectors.EVENT_READ, "conn")
 
     def _take_parked(self, selector, waiting):
         """Register connections that workers handed back after a kept-alive request."""
@@ -459,8 +465,12 @@ class WebhookServer(socketserver.TCPServer):
         sock.close()
 
     def _expire(self, selector, waiting):
+        """Close connections that sent nothing in time (the oldest come first)."""
         now = time.monotonic()
-        for sock in [s for s, (_, deadline) in waiting.items() if deadline <= now]:
+        while waiting:
+            sock, (_, deadline) = next(iter(waiting.items()))
+            if deadline > now:
+                return
             selector.unregister(sock)
             del waiting[sock]
             self._forget(sock)
