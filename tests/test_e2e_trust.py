@@ -22,7 +22,7 @@ import time
 import unittest
 
 from tests.support import webhooks
-from tests.support.daemon import (E2ECase, Daemon, free_port, parse_log_line, run_cli,
+from tests.support.daemon import (E2ECase, Daemon, free_port, parse_log_line, remove_file, run_cli,
                                   start_daemon, start_stub, state_changes, state_pattern,
                                   wait_for)
 from tests.support.plexstub import DEFAULT_TOKEN
@@ -42,15 +42,8 @@ def write_file(testcase, content, directory=None, name=None):
         handle, path = tempfile.mkstemp(prefix="sbz-trust-")
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(content)
-    testcase.addCleanup(_remove, path)
+    testcase.addCleanup(remove_file, path)
     return path
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def request(port, method, path, body=b"", headers=None, host="127.0.0.1", timeout=5):

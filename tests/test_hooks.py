@@ -26,6 +26,7 @@ from streamerbrainz.actions import PlexStateChanged
 from streamerbrainz.hooks import (CommandRunner, Hooks, NotifyRunner, Runner, event_name,
                                   hook_environment, hook_fields, notification_json, redact_url)
 from streamerbrainz.idle import IdleWatch
+from tests.support.daemon import wait_for
 
 MACHINE_ID = "bc97b983-8169-47e3-bbcc-54a12d662546"
 OTHER_MACHINE_ID = "5e1d7c2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
@@ -45,16 +46,6 @@ def change(state="playing", previous_state="stopped", **overrides):
     fields.update(overrides)
     return PlexStateChanged(**fields)
 
-
-def wait_for(predicate, timeout=5.0):
-    """Poll ``predicate`` until it is true or ``timeout`` passes; return its last value."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        pause.wait(0.01)
 
 
 class Captured(logging.Handler):

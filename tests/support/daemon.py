@@ -173,7 +173,7 @@ class Daemon:
 
     def wait_output_closed(self, timeout=5):
         with self._cond:
-            return _wait_cond(lambda: self._closed >= 2, timeout, self._cond)
+            return self._cond.wait_for(lambda: self._closed >= 2, timeout)
 
     # -- process control ----------------------------------------------------
 
@@ -219,26 +219,17 @@ class Daemon:
                     pass
 
 
-def _wait_cond(predicate, timeout, condition):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        condition.wait(remaining)
-    return True
-
 
 def write_token(testcase, token=DEFAULT_TOKEN):
     """Write ``token`` to a temporary file (removed at cleanup); return its path."""
     handle, path = tempfile.mkstemp(prefix="sbz-token-")
     with os.fdopen(handle, "w") as out:
         out.write(token + "\n")
-    testcase.addCleanup(_remove, path)
+    testcase.addCleanup(remove_file, path)
     return path
 
 
-def _remove(path):
+def remove_file(path):
     try:
         os.unlink(path)
     except FileNotFoundError:

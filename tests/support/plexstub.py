@@ -34,16 +34,6 @@ FAULTS = (None, "500", "401", "malformed", "hang", "close")
 Request = collections.namedtuple("Request", "method path raw_path headers at")
 
 
-def _wait(predicate, timeout, condition):
-    """Wait on ``condition`` (held by the caller) until ``predicate()`` or the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        condition.wait(remaining)
-    return True
-
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -181,7 +171,7 @@ class PlexStub:
     def wait_for_count(self, n, timeout=5):
         """Wait until at least ``n`` session requests arrived; return whether they did."""
         with self._lock:
-            return _wait(lambda: self.count >= n, timeout, self._lock)
+            return self._lock.wait_for(lambda: self.count >= n, timeout)
 
     def wait_idle(self, timeout=5):
         """Wait until no request is being served; return whether that happened.
@@ -190,7 +180,7 @@ class PlexStub:
         after the client gave up on it.
         """
         with self._lock:
-            return _wait(lambda: self.in_flight == 0, timeout, self._lock)
+            return self._lock.wait_for(lambda: self.in_flight == 0, timeout)
 
     # -- serving ----------------------------------------------------------
 

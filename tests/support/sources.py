@@ -29,15 +29,6 @@ PLEXAMP_MACHINE_ID = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"
 _CLOSE = object()
 
 
-def _wait(predicate, timeout, condition):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        condition.wait(remaining)
-    return True
-
 
 def play_notification(machine_id, state, session_key="53", rating_key="6260", view_offset=30496):
     """One PlaySessionStateNotification dict with the fields of a real capture."""
@@ -136,7 +127,7 @@ class NotifyingPlexStub(PlexStub):
     def wait_for_streams(self, n, timeout=5):
         """Wait until ``n`` streams were opened in all; return whether they were."""
         with self._lock:
-            return _wait(lambda: self.stream_count >= n, timeout, self._lock)
+            return self._lock.wait_for(lambda: self.stream_count >= n, timeout)
 
     def stream_requests(self):
         with self._lock:
@@ -183,7 +174,7 @@ class NotifyingPlexStub(PlexStub):
         try:
             while True:
                 with self._lock:
-                    _wait(lambda: stream.queue or self._stopping.is_set(), 0.5, self._lock)
+                    self._lock.wait_for(lambda: stream.queue or self._stopping.is_set(), 0.5)
                     if self._stopping.is_set():
                         return
                     items = list(stream.queue)
@@ -337,7 +328,7 @@ class PlexampStub:
 
     def wait_for_polls(self, n, timeout=5):
         with self._lock:
-            return _wait(lambda: self.polls >= n, timeout, self._lock)
+            return self._lock.wait_for(lambda: self.polls >= n, timeout)
 
     def _handle(self, handler):
         path, _, query = handler.path.partition("?")
@@ -360,8 +351,8 @@ class PlexampStub:
             # A change since the last answer is answered at once; otherwise the
             # poll is held until the next change or ``hold`` seconds.
             if params.get("wait") == ["1"] and version == self._answered:
-                _wait(lambda: self._version != version or self._stopping.is_set(), self.hold,
-                      self._lock)
+                self._lock.wait_for(
+                    lambda: self._version != version or self._stopping.is_set(), self.hold)
             timeline = self._timeline
             self._answered = self._version
         if self._stopping.is_set():
