@@ -4,8 +4,10 @@ is not there (a copy of the package without its tests, say).
 It has the few features the benchmark needs and the same names as the
 tests' stub: ``PlexStub(token)``, ``start()``/``stop()`` or ``with``,
 ``url``, ``set_sessions(xml_bytes)``, ``set_delay(seconds)``, ``count`` of
-``/status/sessions`` requests, ``in_flight``, ``max_in_flight`` and
-``wait_for_count(n, timeout)``. It checks the ``X-Plex-Token`` header.
+``/status/sessions`` requests, ``in_flight``, ``max_in_flight``,
+``wait_for_count(n, timeout)`` and ``set_fault(kind)`` (``"500"``,
+``"401"``, ``"malformed"``, ``"hang"`` until ``stop()``, ``"close"``, or
+None). It checks the ``X-Plex-Token`` header.
 """
 
 import http.server
@@ -13,6 +15,9 @@ import threading
 import time
 
 DEFAULT_TOKEN = "stub-token-Zq9xK2"
+FAULTS = (None, "500", "401", "malformed", "hang", "close")
+MALFORMED_SESSIONS = (b'<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer size="1">\n'
+                      b'<Track title="Once in a Lifetime" sessionKey="53"><Player machineIdent')
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -47,6 +52,7 @@ class PlexStub:
         self._lock = threading.Condition()
         self._sessions = sessions
         self._delay = 0.0
+        self._fault = None
         self._stopping = threading.Event()
         self.count = 0
         self.in_flight = 0
@@ -90,6 +96,12 @@ class PlexStub:
         with self._lock:
             self._delay = float(seconds)
 
+    def set_fault(self, kind):
+        if kind not in FAULTS:
+            raise ValueError("unknown fault %r" % (kind,))
+        with self._lock:
+            self._fault = kind
+
     def wait_for_count(self, n, timeout=5):
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -114,13 +126,26 @@ class PlexStub:
             self.count += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            delay, body = self._delay, self._sessions
+            delay, body, fault = self._delay, self._sessions, self._fault
             self._lock.notify_all()
         try:
             if delay and self._stopping.wait(delay):
                 handler.close_connection = True
                 return
-            handler.send_body(200, body)
+            if fault in ("hang", "close"):
+                if fault == "hang":
+                    self._stopping.wait()
+                handler.close_connection = True
+            elif fault == "500":
+                handler.send_body(500, b"<html><body><h1>500 Internal Server Error</h1>"
+                                       b"</body></html>", "text/html")
+            elif fault == "401":
+                handler.send_body(401, b"<html><body><h1>401 Unauthorized</h1></body></html>",
+                                  "text/html")
+            elif fault == "malformed":
+                handler.send_body(200, MALFORMED_SESSIONS)
+            else:
+                handler.send_body(200, body)
         finally:
             with self._lock:
                 self.in_flight -= 1

@@ -17,14 +17,45 @@ Measurements (``--only`` takes these names, comma-separated):
   startup  spawn -> ``webhooks server listening``, against spawn -> ``ready``
            from that bare interpreter
   idle     CPU time and wake-ups over a quiet window, then SIGTERM -> exit
+  soak     100,000 requests (10,000 with --quick) at 600/s from 8 threads over
+           kept-alive connections, one in three malformed (not JSON, truncated
+           multipart, wrong Content-Type, oversize Content-Length without a body,
+           a garbage request line, a short body then a half-close), while the
+           stand-in Plex answers 500, hangs past -plex-timeout 1, serves
+           malformed XML and answers 401 in turn; then media.play and
+           media.pause with Plex saying paused. Rate, answers by status, alive
+           and /healthz, the final state (/state and the last state line), VmRSS
+           and Threads every 10 % (RSS spread after warm-up <= 1 MiB), against a
+           bare interpreter's RSS
+  slowloris  500 idle TCP connections held open, then 200 real webhooks one at
+           a time: answer times (p50, p95, max < 1 s) and the daemon's threads,
+           against the same webhooks without the idle connections; when the
+           daemon cuts the idle ones; then the same with 500 connections that
+           sent half a request line (context)
+  sources  state change at the source -> ``Plex state changed`` line for a
+           webhook POST, a ``playing`` event on Plex's notification stream
+           (-plex-notifications; timed from the write of the event) and a
+           Plexamp timeline change (-plexamp-url alone, long poll), against one
+           fetch + parse from the same stand-in
+  hooks    webhook POST (and the state line) -> an -on-change hook's first
+           action (a /bin/sh script writing to a FIFO the bench reads), against
+           the bench spawning the same hook with subprocess.Popen
+
+The stand-ins come from tests/support/ (plexstub.py; sources.py for the
+notification stream and Plexamp) when they are there; bench/plexstub.py
+replaces the Plex one otherwise (``--stub``), and ``sources`` needs
+tests/support/sources.py.
 """
 
 import argparse
 import collections
 import http.client
+import json
 import os
 import platform
+import queue
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +75,8 @@ from bench import support  # noqa: E402
 from bench.support import (FOREIGN_MACHINE_ID, MACHINE_ID, SESSIONS_XML, TOKEN,  # noqa: E402
                            median, percentile)
 
-MEASUREMENTS = ("latency", "burst", "rss", "startup", "idle")
+MEASUREMENTS = ("latency", "burst", "rss", "startup", "idle", "soak", "slowloris", "sources",
+                "hooks")
 
 PASS, MISS, INFO, ERROR = "PASS", "MISS", "info", "ERROR"
 
@@ -72,6 +104,7 @@ class Context:
         self.rows = []
         self.notes = []
         self.stops = []  # (label, seconds or None, exit status) for every SIGTERM sent
+        self.tmpdir = os.path.dirname(token_file)
         self._cleanups = []
 
     def row(self, *fields):
@@ -87,8 +120,9 @@ class Context:
         stub.set_sessions(SESSIONS_XML)
         return stub
 
-    def new_daemon(self, stub, wait_state=True):
-        daemon = support.Daemon(stub.url, self.token_file, level="info")
+    def new_daemon(self, stub, wait_state=True, **kwargs):
+        daemon = support.Daemon(stub.url if stub is not None else None, self.token_file,
+                                level="info", **kwargs)
         self._cleanups.append(daemon.close)
         daemon.start()
         daemon.wait_listening()
@@ -634,6 +668,787 @@ def measure_idle(ctx):
             verdict(daemon_exit is not None and daemon_exit < 2.0 and daemon_status == 0))
 
 
+# -- 6. soak ----------------------------------------------------------------------
+
+# What the soak sends: valid webhooks (two in three) in the shapes Plex and
+# its imitators use, then malformed requests (one in three).
+SOAK_VALID = (
+    ("media.pause", "multipart", MACHINE_ID),
+    ("media.play", "multipart+thumb", MACHINE_ID),
+    ("library.new", "multipart", MACHINE_ID),        # acknowledged, dropped
+    ("media.pause", "json", MACHINE_ID),
+    ("media.resume", "form", MACHINE_ID),
+    ("media.play", "multipart", FOREIGN_MACHINE_ID),  # a player we do not follow
+    ("media.stop", "multipart", MACHINE_ID),
+    ("", "empty", None),                             # a manual "look again"
+    ("media.play", "multipart", MACHINE_ID),
+    ("media.pause", "multipart+thumb", MACHINE_ID),
+    ("media.play", "json", MACHINE_ID),
+    ("media.resume", "multipart", MACHINE_ID),
+)
+
+# Plex faults, as fractions of the webhooks sent: (from, to, fault).
+SOAK_FAULTS = ((0.15, 0.23, "500"), (0.35, 0.43, "hang"), (0.55, 0.63, "malformed"),
+               (0.75, 0.83, "401"))
+SOAK_FAULT_NAMES = {"500": "500 answers", "hang": "hang (no answer, > -plex-timeout 1)",
+                    "malformed": "malformed XML", "401": "401 token rejected"}
+SOAK_SENDERS = 8
+SOAK_SAMPLES = 10
+
+PAUSED_XML = SESSIONS_XML.replace(b' state="playing" ', b' state="paused" ')
+assert PAUSED_XML != SESSIONS_XML
+
+
+def soak_cycle():
+    """The repeating list of ``(label, malformed, request bytes, half-close)``."""
+    valid = []
+    for i, (event, form, player) in enumerate(SOAK_VALID):
+        content_type, body = support.webhook(event, form, player or MACHINE_ID, seed=i)
+        label = "valid: %s %s%s" % (event or "(empty body)", form if event else "",
+                                    " (player not followed)" if player == FOREIGN_MACHINE_ID
+                                    else "")
+        valid.append((label.rstrip(), False, support.raw_post(content_type, body), False))
+    content_type, good = support.webhook("media.pause", "multipart", seed=99)
+    json_payload = support.payload("media.pause")
+    malformed = [
+        ("not JSON", support.raw_post("application/json",
+                                      b'{"event": "media.pause", "Player": {"uuid": '), False),
+        # Cut inside the payload part, Content-Length true: no closing boundary.
+        ("truncated multipart", support.raw_post(content_type, good[:len(good) * 2 // 3]),
+         False),
+        ("wrong content type", support.raw_post("text/plain", json_payload), False),
+        ("oversize Content-Length, no body",
+         support.raw_post("application/json", b"", length=64 * 1024 * 1024), False),
+        ("garbage request line", b"\x16\x03\x01 \x00\xff\xfe garbage\r\n", False),
+        ("short body, then half-close",
+         support.raw_post("application/json", json_payload[:100], length=4000), True),
+    ]
+    cycle = []
+    for j, bad in enumerate(malformed):
+        cycle += [valid[2 * j], valid[2 * j + 1], (bad[0], True) + bad[1:]]
+    return cycle
+
+
+# The answers each kind of request may get; anything else is reported.
+def soak_expected(label, status):
+    if label.startswith("valid"):
+        return status in (200, 503)  # 503: the trigger queue is full (DESIGN §5)
+    if label == "oversize Content-Length, no body":
+        return status == 413
+    if label == "garbage request line":
+        # http.server answers a request line it cannot parse as HTTP/0.9 would:
+        # the body alone, no status line.
+        return status in (400, support.NO_STATUS_LINE)
+    return status == 400
+
+
+def status_class(status):
+    if isinstance(status, int):
+        return "%dxx" % (status // 100)
+    if status == support.NO_STATUS_LINE:
+        return status
+    return "connection errors"
+
+
+def soak_flood(ctx, daemon, stub, floor, total, rate):
+    """Send ``total`` requests from SOAK_SENDERS threads at ``rate`` a second.
+
+    Returns a dict: answers by (label, status), the samples, the fault
+    transitions, the span, and client totals.
+    """
+    import itertools
+    cycle = soak_cycle()
+    tickets = itertools.count()
+    every = max(1, total // SOAK_SAMPLES)
+    events = collections.defaultdict(list)
+    for start, end, fault in SOAK_FAULTS:
+        events[int(start * total)].append(("fault", fault))
+        events[int(end * total)].append(("fault", None))
+    for k in range(1, SOAK_SAMPLES):
+        events[k * every].append(("sample", k * every))
+    result = {"answers": collections.Counter(), "samples": [], "faults": [],
+              "connections": 0, "late": 0}
+    lock = threading.Lock()
+    t0 = time.perf_counter() + 0.05
+
+    def sample(label):
+        result["samples"].append((label, support.rss_kib(daemon.pid),
+                                  support.threads(daemon.pid), support.rss_kib(floor.pid),
+                                  time.perf_counter() - t0))
+
+    def on_ticket(i):
+        for kind, value in events.get(i, ()):
+            if kind == "fault":
+                stub.set_fault(value)
+                result["faults"].append((value, i, time.perf_counter() - t0, stub.count))
+            else:
+                sample(value)
+                daemon.drain()  # the lines are not needed; keep the queue short
+
+    def sender():
+        client = support.RawClient(daemon.port)
+        local = collections.Counter()
+        late = 0
+        sleep, now = time.sleep, time.perf_counter
+        try:
+            while True:
+                i = next(tickets)
+                if i >= total:
+                    break
+                wait = t0 + i / rate - now()
+                if wait > 0:
+                    sleep(wait)
+                elif wait < -0.5:
+                    late += 1
+                if i in events:
+                    on_ticket(i)
+                label, _, data, half_close = cycle[i % len(cycle)]
+                local[(label, client.send(data, half_close))] += 1
+        finally:
+            client.close()
+            with lock:
+                result["answers"].update(local)
+                result["connections"] += client.connections
+                result["late"] += late
+
+    threads = [threading.Thread(target=sender, name="soak-%d" % n, daemon=True)
+               for n in range(SOAK_SENDERS)]
+    with support.ThreadSampler(daemon.pid, interval=0.05) as sampler:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        result["span"] = time.perf_counter() - t0
+        stub.set_fault(None)
+        sample("end of the flood")
+    result["fine_threads"] = sampler.samples
+    result["t0"] = t0
+    return result
+
+
+def get_json(port, path):
+    status, body = support.http_get(port, path)
+    try:
+        return status, json.loads(body.decode("utf-8"))
+    except ValueError:
+        return status, None
+
+
+def player_state(port, machine_id=MACHINE_ID):
+    status, document = get_json(port, "/state")
+    if status != 200 or not document:
+        return None
+    for player in document.get("players", []):
+        if player.get("machine_id") == machine_id:
+            return player.get("state")
+    return None
+
+
+def measure_soak(ctx):
+    total, rate = ctx.args.soak_webhooks, ctx.args.soak_rate
+    stub = ctx.new_stub()
+    if not callable(getattr(stub, "set_fault", None)):
+        raise RuntimeError("the stand-in Plex server has no set_fault(); use --stub tests")
+    daemon = ctx.new_daemon(stub, extra_args=["-plex-timeout", "1"])
+    floor = ctx.new_floor()
+    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.5, 10)
+    start_kib, start_threads = support.rss_kib(daemon.pid), support.threads(daemon.pid)
+    floor_start_kib = support.rss_kib(floor.pid)
+    cpu0 = support.cpu_ms(daemon.pid)
+    fetches0 = stub.count
+    flood = soak_flood(ctx, daemon, stub, floor, total, rate)
+    cpu = support.cpu_ms(daemon.pid) - cpu0
+    fetches = stub.count - fetches0
+    # Let it settle, then the known ending: playing, then media.pause with Plex saying paused.
+    support.wait_stable(lambda: (stub.count, daemon.nlines), 1.0, 30)
+    alive_after_flood = daemon.popen.poll() is None
+    final = {"play": None, "pause": None, "paused_line": False}
+    if alive_after_flood:
+        stub.set_sessions(SESSIONS_XML)
+        content_type, body = support.webhook("media.play", "multipart", seed=7)
+        final["play"] = support.post_once(daemon.port, content_type, body)
+        support.wait_until(lambda: player_state(daemon.port) == "playing", 10, 0.02)
+        support.wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
+        stub.set_sessions(PAUSED_XML)
+        daemon.drain()
+        content_type, body = support.webhook("media.pause", "multipart", seed=8)
+        final["pause"] = support.post_once(daemon.port, content_type, body)
+        try:
+            daemon.wait_state("paused", timeout=10)
+            final["paused_line"] = True
+        except (TimeoutError, support.ProcessDied):
+            pass
+        support.wait_stable(lambda: (stub.count, daemon.nlines), 1.0, 15)
+    alive = daemon.popen.poll() is None
+    health_status, health = get_json(daemon.port, "/healthz") if alive else (None, None)
+    state = player_state(daemon.port) if alive else None
+    last_line = daemon.last_state[1] if daemon.last_state else ""
+    last_paused = " state=paused " in last_line + " " and MACHINE_ID in last_line
+    if alive:
+        # A worker that has just answered /state is still winding down: let it end.
+        support.wait_stable(lambda: support.threads(daemon.pid), 0.3, 5)
+        flood["samples"].append(("after the final webhooks, quiet",
+                                 support.rss_kib(daemon.pid), support.threads(daemon.pid),
+                                 support.rss_kib(floor.pid), None))
+    levels = dict(daemon.levels)
+    ctx.check_daemon(daemon, "soak")
+    if alive:
+        stop_daemon(ctx, daemon, "soak")
+    floor.close()
+
+    # -- figures
+    answers = flood["answers"]
+    by_class = {"valid": collections.Counter(), "malformed": collections.Counter()}
+    unexpected = collections.Counter()
+    per_label = collections.defaultdict(collections.Counter)
+    for (label, status), count in answers.items():
+        group = "valid" if label.startswith("valid") else "malformed"
+        by_class[group][status_class(status)] += count
+        per_label[label][status] += count
+        if not soak_expected(label, status):
+            unexpected[(label, status)] += count
+    sent = sum(answers.values())
+    achieved = sent / flood["span"]
+    samples = flood["samples"]
+    after = samples  # every sample is at or after the first 10 % (the warm-up)
+    rss = [kib for _, kib, *_ in after]
+    thr = [n for _, _, n, *_ in after]
+    floor_rss = [kib for _, _, _, kib, _ in after]
+    spread = max(rss) - min(rss)
+    fine = flood["fine_threads"] or thr
+    end_threads = samples[-1][2]
+
+    def counts(counter):
+        order = ("2xx", "4xx", "5xx", support.NO_STATUS_LINE, "connection errors")
+        return ", ".join("%s %s" % (key, format(counter[key], ",")) for key in order
+                         if counter.get(key))
+
+    ctx.note("soak: %s requests from %d threads over kept-alive connections (reopened when the "
+             "daemon closes them: %s connections in all), paced at %d/s: sent in %.1f s = "
+             "%.0f/s; %d requests started more than 0.5 s late; one in three malformed "
+             "(6 kinds), the valid ones in %d shapes" % (
+                 format(sent, ","), SOAK_SENDERS, format(flood["connections"], ","), rate,
+                 flood["span"], achieved, flood["late"], len(SOAK_VALID)))
+    transitions = flood["faults"]
+    for start, end, fault in SOAK_FAULTS:
+        on = [t for t in transitions if t[0] == fault]
+        off = [t for t in transitions if t[0] is None and t[1] == int(end * total)]
+        if on and off:
+            ctx.note("soak: Plex %s from webhook %s to %s, %.1f s .. %.1f s (%.1f s), %d "
+                     "session requests" % (
+                         SOAK_FAULT_NAMES[fault], format(on[0][1], ","), format(off[0][1], ","),
+                         on[0][2], off[0][2], off[0][2] - on[0][2], off[0][3] - on[0][3]))
+    ctx.note("soak: %d session requests in all (%.2f per valid webhook); daemon CPU %.2f ms per "
+             "request; daemon log lines by level %s" % (
+                 fetches, fetches / max(1, sum(by_class["valid"].values())), cpu / max(1, sent),
+                 dict(sorted(levels.items()))))
+    for label in sorted(per_label, key=lambda l: (not l.startswith("valid"), l)):
+        ctx.note("soak answers, %s: %s" % (label, dict(sorted(per_label[label].items(),
+                                                                key=str))))
+    ctx.note("soak: RSS (daemon / bare interpreter) and threads at start %s / %s, %d; then %s" % (
+        mib(start_kib), mib(floor_start_kib), start_threads, "; ".join(
+            "%s: %s / %s, %d" % ("webhook %s" % format(label, ",") if isinstance(label, int)
+                                 else label, mib(kib), mib(fkib), n)
+            for label, kib, n, fkib, _ in samples)))
+    ctx.note("soak: final webhooks: media.play answered %s, media.pause answered %s (the "
+             "stand-in serving the session paused); state line for paused %s; /healthz %s %s; "
+             "/state says %s; last state line: %s" % (
+                 final["play"], final["pause"], "seen" if final["paused_line"] else "NOT seen",
+                 health_status, json.dumps((health or {}).get("last_fetch")), state,
+                 last_line[last_line.find("Plex state changed"):][:160] or "(none)"))
+    if unexpected:
+        ctx.note("soak: unexpected answers: %s" % "; ".join(
+            "%s -> %s x%d" % (label, status, count)
+            for (label, status), count in sorted(unexpected.items(), key=str)))
+
+    ctx.row("soak: requests sent, rate", "%s in %.0f s = %.0f/s" % (
+        format(sent, ","), flood["span"], achieved), "paced at %d/s" % rate, "",
+        ">= 500/s", verdict(achieved >= 500 and sent == total))
+    ctx.row("soak: answers to valid webhooks (2/3)", counts(by_class["valid"]), "", "",
+            "(context)", INFO)
+    ctx.row("soak: answers to malformed requests (1/3)", counts(by_class["malformed"]), "", "",
+            "(context)", INFO)
+    ctx.row("soak: answers not as DESIGN says (or connection errors)",
+            format(sum(unexpected.values()), ","), "0", "", "== 0",
+            verdict(not unexpected))
+    ctx.row("soak: daemon alive, /healthz", "%s, %s" % ("alive" if alive else "DEAD",
+                                                       health_status), "", "",
+            "alive, 200", verdict(alive and health_status == 200))
+    ctx.row("soak: final state (/state; last state line)", "%s; %s" % (
+        state, "paused" if last_paused else "not paused"), "", "", "paused; paused",
+        verdict(state == "paused" and last_paused))
+    ctx.row("soak: RSS after warm-up: first / max / last", "%s / %s / %s" % (
+        mib(rss[0]), mib(max(rss)), mib(rss[-1])), mib(floor_rss[0]), "", "(context)", INFO)
+    ctx.row("soak: RSS spread after warm-up (max - min, %d samples)" % len(rss),
+            "%.2f MiB" % (spread / 1024.0),
+            "%.2f MiB" % ((max(floor_rss) - min(floor_rss)) / 1024.0), "", "<= 1 MiB",
+            verdict(spread <= 1024))
+    half = [kib for label, kib, *_ in samples if not isinstance(label, int)
+            or label >= total // 2]
+    ctx.row("soak: RSS growth over the second half (webhook %s -> end)" % format(
+        total // 2, ","), "%+.2f MiB" % ((half[-1] - half[0]) / 1024.0),
+        "%+.2f MiB" % ((floor_rss[-1] - floor_rss[len(floor_rss) - len(half)]) / 1024.0), "",
+        "(context: a step or a leak)", INFO)
+    ctx.row("soak: threads min / max (every 10%; every 50 ms)", "%d / %d; %d / %d" % (
+        min(thr), max(thr), min(fine), max(fine)), "%d at start" % start_threads,
+        "%+d" % (max(thr) - min(thr)),
+        "max-min <= %d, end = start" % SOAK_SENDERS,
+        verdict(max(thr) - min(thr) <= SOAK_SENDERS and end_threads == start_threads))
+
+
+# -- 7. slowloris -------------------------------------------------------------------
+
+SLOW_IDLE = 500
+SLOW_WEBHOOKS = 200
+READ_DEADLINE = 10.0  # the daemon's: a connection that sent nothing in time is closed
+PARTIAL_HEAD = b"POST /webhooks/plex HTTP/1.1\r\n"
+
+
+def answer_times(port, n):
+    """``n`` real webhooks, one at a time, fresh connection each: answer times and statuses."""
+    bodies = [support.webhook(event, "multipart", seed=i)
+              for i, event in enumerate(("media.pause", "media.play"))]
+    times, statuses = [], collections.Counter()
+    for i in range(n):
+        content_type, body = bodies[i % 2]
+        t0 = time.perf_counter()
+        try:
+            status = support.post_once(port, content_type, body, timeout=15)
+        except Exception as err:
+            status = "error: " + type(err).__name__
+        times.append(time.perf_counter() - t0)
+        statuses[status] += 1
+    return times, statuses
+
+
+def open_many(port, n, first=b""):
+    """Open ``n`` connections (sending ``first`` on each); return ``[(socket, opened at)]``."""
+    opened, failures = [], collections.Counter()
+    for _ in range(n):
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if first:
+                sock.sendall(first)
+        except OSError as err:
+            failures[type(err).__name__] += 1
+            continue
+        opened.append((sock, time.monotonic()))
+    return opened, failures
+
+
+def connection_states(opened):
+    """Counter of ``open`` / ``answered`` (bytes waiting) / ``closed`` over the sockets."""
+    states = collections.Counter()
+    for sock, _ in opened:
+        timeout = sock.gettimeout()
+        sock.setblocking(False)  # with a timeout, recv would wait for data first
+        try:
+            data = sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            states["open"] += 1
+            continue
+        except OSError:
+            states["reset"] += 1
+            continue
+        finally:
+            sock.settimeout(timeout)
+        states["answered" if data else "closed"] += 1
+    return states
+
+
+def wait_closed(opened, limit):
+    """Wait until the daemon closed every socket or ``limit`` seconds pass.
+
+    Returns the seconds from each socket's opening to its close (when seen).
+    """
+    import selectors
+    ages = []
+    deadline = time.monotonic() + limit
+    with selectors.DefaultSelector() as selector:
+        for sock, at in opened:
+            selector.register(sock, selectors.EVENT_READ, at)
+        while selector.get_map() and time.monotonic() < deadline:
+            for key, _ in selector.select(max(0.0, deadline - time.monotonic())):
+                try:
+                    data = key.fileobj.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    ages.append(time.monotonic() - key.data)
+                    selector.unregister(key.fileobj)
+    return ages
+
+
+def close_all(opened):
+    for sock, _ in opened:
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+def measure_slowloris(ctx):
+    n, idle = SLOW_WEBHOOKS, SLOW_IDLE
+    before, after = support.raise_nofile(2 * idle + 256)
+    if before != after:
+        ctx.note("slowloris: raised this process's RLIMIT_NOFILE from %s to %s" % (before, after))
+    stub = ctx.new_stub()
+    daemon = ctx.new_daemon(stub)
+    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.5, 10)
+    fixed = support.threads(daemon.pid)
+    answer_times(daemon.port, 10)  # warm-up
+    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
+    # The floor: the same webhooks without the idle connections.
+    floor_times, floor_statuses = answer_times(daemon.port, n)
+    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
+
+    # 1. Idle connections that send nothing.
+    base_sockets = support.open_fds(daemon.pid)[1]
+    opened, failures = open_many(daemon.port, idle)
+    t_open = time.monotonic()
+    support.wait_until(lambda: support.open_fds(daemon.pid)[1] >= base_sockets + len(opened), 3)
+    fds = support.open_fds(daemon.pid)
+    accepted_after = time.monotonic() - t_open
+    with support.ThreadSampler(daemon.pid, interval=0.005) as sampler:
+        times, statuses = answer_times(daemon.port, n)
+    elapsed = time.monotonic() - t_open
+    during = connection_states(opened)
+    fds_after = support.open_fds(daemon.pid)
+    threads_max = max(sampler.samples)
+    # How long the daemon lets them idle.
+    ages = wait_closed(opened, READ_DEADLINE + 5.0)
+    close_all(opened)
+    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
+
+    warns_idle = daemon.levels["WARN"]
+    # 2. The same number of connections that sent half a request line.
+    partial, partial_failures = open_many(daemon.port, idle, PARTIAL_HEAD)
+    t_partial = time.monotonic()
+    with support.ThreadSampler(daemon.pid, interval=0.005) as partial_sampler:
+        partial_times, partial_statuses = answer_times(daemon.port, n)
+    partial_elapsed = time.monotonic() - t_partial
+    partial_states = connection_states(partial)
+    close_all(partial)
+    support.wait_until(lambda: support.threads(daemon.pid) <= fixed, 5)
+    support.wait_stable(lambda: daemon.nlines, 0.3, 5)
+    warns_partial = daemon.levels["WARN"] - warns_idle
+    limit = support.nofile_limit(daemon.pid)
+    ctx.check_daemon(daemon, "slowloris")
+    stop_daemon(ctx, daemon, "slowloris")
+
+    ctx.note("slowloris: %d idle connections opened (%s failed), all accepted by the daemon "
+             "%.2f s after the first was opened; then %d webhooks, done %.2f s after the first "
+             "was opened (the daemon cuts idle ones after %g s); daemon file descriptors %d "
+             "(%d sockets) before the webhooks, %d (%d) after; %d WARN lines; its "
+             "RLIMIT_NOFILE %s; connections after the webhooks: %s" % (
+                 len(opened), sum(failures.values()) or "none", accepted_after, n, elapsed,
+                 READ_DEADLINE, fds[0], fds[1], fds_after[0], fds_after[1], warns_idle, limit,
+                 dict(during)))
+    ctx.note("slowloris: answers without idle connections %s, with them %s; max %s vs %s" % (
+        dict(floor_statuses), dict(statuses), ms(max(floor_times)), ms(max(times))))
+    if ages:
+        ctx.note("slowloris: the daemon closed %d of %d idle connections, %.2f s .. %.2f s after "
+                 "each was opened" % (len(ages), len(opened), min(ages), max(ages)))
+    else:
+        ctx.note("slowloris: the daemon closed none of the idle connections within %g s"
+                 % (READ_DEADLINE + 5))
+    ctx.note("slowloris, half a request line (%r) on %d connections (%s failed to open): "
+             "after the webhooks %s; webhook answers %s, median %s, max %s, over %.2f s; "
+             "daemon threads max %d; the daemon logged %d WARN lines meanwhile" % (
+                 PARTIAL_HEAD.decode(), len(partial), sum(partial_failures.values()) or "none",
+                 dict(partial_states), dict(sorted(partial_statuses.items(), key=str)),
+                 ms(median(partial_times)), ms(max(partial_times)), partial_elapsed,
+                 max(partial_sampler.samples), warns_partial))
+
+    for label, pick in (("p50", median), ("p95", lambda v: percentile(v, 95))):
+        d, f = pick(times), pick(floor_times)
+        ctx.row("slowloris: webhook answered, %d idle connections, %s (n=%d)" % (
+            len(opened), label, n), ms(d), ms(f), "%+.2f ms" % ((d - f) * 1000), "(context)",
+            INFO)
+    ok = statuses.get(200, 0) == n
+    ctx.row("slowloris: slowest webhook answer (max of %d)" % n, ms(max(times)),
+            ms(max(floor_times)), "%+.2f ms" % ((max(times) - max(floor_times)) * 1000),
+            "< 1 s, all 200", verdict(max(times) < 1.0 and ok))
+    ctx.row("slowloris: daemon threads during the attack (max)", str(threads_max),
+            "%d at rest" % fixed, "%+d" % (threads_max - fixed), "<= 32 + %d" % fixed,
+            verdict(threads_max <= 32 + fixed))
+    ctx.row("slowloris: idle connections open during the measurement",
+            "%d of %d" % (during.get("open", 0), len(opened)), "", "", "(context)", INFO)
+    ok_partial = partial_statuses.get(200, 0)
+    ctx.row("  same, %d connections that sent half a request line: webhooks answered 200"
+            % len(partial), "%d of %d" % (ok_partial, n), "%d of %d" % (
+                floor_statuses.get(200, 0), n), "", "(context)", INFO)
+
+
+# -- 8. sources ---------------------------------------------------------------------
+
+
+def floor_plexamp(opener, url):
+    """The floor beside the Plexamp row: one timeline GET (not held) and its parse."""
+    with opener.open(url + "/player/timeline/poll?type=music&commandID=1", timeout=5) as answer:
+        data = answer.read()
+    root = ElementTree.fromstring(data)
+    if not any(t.get("type") == "music" for t in root.iter("Timeline")):
+        raise AssertionError("the Plexamp stand-in served no music timeline")
+
+
+def timed_notifications(daemon, stub, play_notification, n, warm, floor):
+    """Alternate paused/playing notifications: event written -> state line, and the floor."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    url = stub.url + "/status/sessions"
+    lat, floors, misses = [], [], 0
+    state = "playing"
+    for i in range(warm + n):
+        target = "paused" if state == "playing" else "playing"
+        daemon.drain()
+        while not stub.writes.empty():
+            stub.writes.get_nowait()
+        stub.notify(play_notification(MACHINE_ID, target, view_offset=30496 + i))
+        try:
+            t1, _ = daemon.wait_state(target, timeout=5)
+            t0, _ = stub.writes.get(timeout=5)
+        except (TimeoutError, queue.Empty):
+            misses += 1
+            continue
+        finally:
+            state = target
+        t2 = time.perf_counter()
+        floor(opener, url)
+        t3 = time.perf_counter()
+        if i >= warm:
+            lat.append(t1 - t0)
+            floors.append(t3 - t2)
+    return lat, floors, misses
+
+
+def timed_plexamp(daemon, amp, n, warm):
+    """Alternate playing/paused timelines: the change -> state line, and the floor."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    lat, floors, misses = [], [], 0
+    state = "stopped"
+    for i in range(warm + n):
+        target = "playing" if state != "playing" else "paused"
+        daemon.drain()
+        t0 = time.perf_counter()
+        amp.set_timeline(target, 30496 + i, 259560, "6260", "Once in a Lifetime",
+                         "Talking Heads", "Once in a Lifetime: The Best Of")
+        try:
+            t1, _ = daemon.wait_state(target, timeout=5)
+        except TimeoutError:
+            misses += 1
+            continue
+        finally:
+            state = target
+        t2 = time.perf_counter()
+        floor_plexamp(opener, amp.url)
+        t3 = time.perf_counter()
+        if i >= warm:
+            lat.append(t1 - t0)
+            floors.append(t3 - t2)
+    return lat, floors, misses
+
+
+def measure_sources(ctx):
+    n, warm = ctx.args.source_changes, 10
+    try:
+        notifying_class, plexamp_class, module = support.load_source_stubs()
+    except ImportError as err:
+        ctx.row("sources", "skipped", "", "", "needs tests/support/sources.py", INFO)
+        ctx.note("sources: skipped: the notification-stream and Plexamp stand-ins could not "
+                 "be imported (%s)" % err)
+        return
+    results = []
+    # 1. Webhooks, as the latency measurement sends them.
+    stub = ctx.new_stub()
+    daemon = ctx.new_daemon(stub)
+    times, statuses, misses, _ = timed_webhooks(daemon, stub, "multipart", n, warm, "playing")
+    results.append(("webhook POST", "webhook POST -> state line", times["lat"],
+                    times["floor"], misses, "answers %s" % dict(statuses)))
+    ctx.check_daemon(daemon, "sources (webhook)")
+    stop_daemon(ctx, daemon, "sources (webhook)")
+
+    # 2. Plex's notification stream, no webhooks.
+    stub = notifying_class(TOKEN, sessions=SESSIONS_XML)
+    stub.start()
+    ctx._cleanups.append(stub.stop)
+    daemon = ctx.new_daemon(stub, extra_args=["-plex-notifications"])
+    if not stub.wait_for_streams(1, 10):
+        raise RuntimeError("the daemon did not open the notification stream")
+    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.5, 10)
+    lat, floors, misses = timed_notifications(daemon, stub, module.play_notification, n, warm,
+                                              floor_fetch)
+    results.append(("notifications", "notification written -> state line", lat, floors,
+                    misses, "%d stream(s) opened, %d session requests (the daemon's and "
+                    "the floor's)" % (stub.stream_count, stub.count)))
+    ctx.check_daemon(daemon, "sources (notifications)")
+    stop_daemon(ctx, daemon, "sources (notifications)")
+
+    # 3. Plexamp's timeline long poll, and no Plex server at all.
+    amp = plexamp_class(hold=1.0)
+    amp.start()
+    ctx._cleanups.append(amp.stop)
+    daemon = ctx.new_daemon(None, wait_state=False, machine_id=None,
+                            watch_id=module.PLEXAMP_MACHINE_ID,
+                            extra_args=["-plexamp-url", amp.url])
+    daemon.wait_line(lambda line: "Plexamp connected" in line, 10)
+    if not amp.wait_for_polls(2, 10):
+        raise RuntimeError("the daemon does not poll the Plexamp stand-in")
+    polls0 = amp.polls
+    lat, floors, misses = timed_plexamp(daemon, amp, n, warm)
+    results.append(("Plexamp poll", "timeline change -> state line", lat, floors, misses,
+                    "%d polls by the daemon during the changes (the stand-in holds each up to "
+                    "1 s)" % (amp.polls - polls0 - (warm + n - misses))))
+    ctx.check_daemon(daemon, "sources (Plexamp)")
+    stop_daemon(ctx, daemon, "sources (Plexamp)")
+
+    webhook_median = median(results[0][2])
+    for name, label, lat, floors, misses, extra in results:
+        ctx.note("sources, %s: %d changes timed after %d warm-up, %d with no state line within "
+                 "5 s; min %s max %s; floor min %s; %s%s" % (
+                     name, len(lat), warm, misses, ms(min(lat)), ms(max(lat)), ms(min(floors)),
+                     extra, "" if name == "webhook POST" else "; median %+.2f ms against the "
+                     "webhook row" % ((median(lat) - webhook_median) * 1000)))
+    ctx.note("sources: the floor beside the webhook and notification rows is one urllib GET of "
+             "/status/sessions + ElementTree parse from the same stand-in; beside the Plexamp "
+             "row, one GET of /player/timeline/poll (not held) + parse from the Plexamp "
+             "stand-in. The Plexamp row has no Plex server: the timeline alone decides")
+    for name, label, lat, floors, misses, extra in results:
+        for stat, pick in (("median", median), ("p95", lambda v: percentile(v, 95))):
+            d, f = pick(lat), pick(floors)
+            first = stat == "median"
+            ctx.row(("sources: %s, %s (n=%d)" % (label, stat, len(lat))) if first else
+                    "  p95", ms(d), ms(f), "%+.2f ms" % ((d - f) * 1000),
+                    "(context)" if name == "webhook POST" else
+                    "(context; webhook %s)" % ms(pick(results[0][2])), INFO)
+
+
+# -- 9. hooks -----------------------------------------------------------------------
+
+
+class FifoLines:
+    """Reads lines from a FIFO on a thread, stamping each with ``perf_counter()``.
+
+    The FIFO is opened read-write, so that it never reports end-of-file
+    between writers.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR)
+        self.lines = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="bench-fifo", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        pending = b""
+        while True:
+            data = os.read(self.fd, 4096)
+            t = time.perf_counter()
+            if not data:
+                return
+            pending += data
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if line == b"quit":
+                    return
+                self.lines.put((t, line.decode("ascii", "replace")))
+
+    def get(self, timeout):
+        return self.lines.get(timeout=timeout)
+
+    def drain(self):
+        while not self.lines.empty():
+            self.lines.get_nowait()
+
+    def close(self):
+        os.write(self.fd, b"quit\n")
+        self._thread.join(2)
+        os.close(self.fd)
+
+
+def process_gone(pid):
+    return not os.path.exists("/proc/%d" % pid)
+
+
+def spawn_like_the_daemon(argv, env):
+    """The floor: start the hook as the daemon's runner does (pipes, own session)."""
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                            close_fds=True)
+
+
+def measure_hooks(ctx):
+    n, warm = ctx.args.hook_changes, 5
+    fifo = os.path.join(ctx.tmpdir, "hook.fifo")
+    os.mkfifo(fifo, 0o600)
+    hook = os.path.join(ctx.tmpdir, "on-change")
+    with open(hook, "w") as handle:
+        handle.write('#!/bin/sh\necho "$$ $SB_EVENT" > %s\n' % fifo)
+    os.chmod(hook, 0o700)
+    reader = FifoLines(fifo)
+    ctx._cleanups.append(reader.close)
+    stub = ctx.new_stub()
+    daemon = ctx.new_daemon(stub, wait_state=False, extra_args=["-on-change", hook])
+    daemon.wait_state("playing", timeout=10)
+    first = reader.get(10)  # the hook for the start-up change
+    support.wait_until(lambda: process_gone(int(first[1].split()[0])), 5, 0.001)
+    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
+    reader.drain()
+    floor_env = dict(support.clean_env(), SB_EVENT="pause", SB_STATE="paused")
+    total, spawn, floors, to_line, misses, wrong = [], [], [], [], 0, 0
+    state = "playing"
+    for i in range(warm + n):
+        event, expected = next_toggle(state)
+        content_type, body = support.webhook(event, "multipart", seed=i)
+        daemon.drain()
+        t0 = time.perf_counter()
+        support.post_once(daemon.port, content_type, body)
+        try:
+            t1, _ = daemon.wait_state(expected, timeout=5)
+            t2, line = reader.get(5)
+        except (TimeoutError, queue.Empty):
+            misses += 1
+            state = expected
+            reader.drain()
+            continue
+        state = expected
+        pid, _, hook_event = line.partition(" ")
+        if hook_event != {"paused": "pause", "playing": "play"}[expected]:
+            wrong += 1
+        # The daemon's runner runs one hook at a time: wait until it reaped this one.
+        support.wait_until(lambda: process_gone(int(pid)), 5, 0.0005)
+        # The floor, interleaved: the bench spawns the same hook the same way.
+        t3 = time.perf_counter()
+        process = spawn_like_the_daemon([hook], floor_env)
+        t4, _ = reader.get(5)
+        process.stdout.read()
+        process.stdout.close()
+        process.wait()
+        if i >= warm:
+            total.append(t2 - t0)
+            spawn.append(t2 - t1)
+            to_line.append(t1 - t0)
+            floors.append(t4 - t3)
+    ctx.check_daemon(daemon, "hooks")
+    stop_daemon(ctx, daemon, "hooks")
+
+    ctx.note("hooks: %d changes timed after %d warm-up (alternating media.pause/media.play, "
+             "-on-change a /bin/sh script that writes \"$$ $SB_EVENT\" to a FIFO the bench "
+             "reads on a thread); %d with no state line or hook line within 5 s, %d with the "
+             "wrong SB_EVENT; webhook -> hook min %s max %s; floor (Popen with the runner's "
+             "arguments: pipes, new session, close_fds) min %s max %s; webhook -> state line "
+             "median %s in this run (the rest is the hook runner)" % (
+                 len(total), warm, misses, wrong, ms(min(total)), ms(max(total)),
+                 ms(min(floors)), ms(max(floors)), ms(median(to_line))))
+    for label, values in (("webhook POST -> hook started", total),
+                          ("state line -> hook started", spawn)):
+        for stat, pick in (("median", median), ("p95", lambda v: percentile(v, 95))):
+            d, f = pick(values), pick(floors)
+            ctx.row("hooks: %s, median (n=%d)" % (label, len(values)) if stat == "median"
+                    else "  p95", ms(d), ms(f), "%+.2f ms" % ((d - f) * 1000), "(context)",
+                    INFO)
+
+
 # -- table and main -----------------------------------------------------------------
 
 
@@ -694,6 +1509,10 @@ def parse_args(argv):
     parser.add_argument("--stub", choices=("auto", "tests", "bench"), default="auto",
                         help="which stand-in Plex server to use (default: the tests' one "
                         "when it is there)")
+    parser.add_argument("--soak-webhooks", type=int, default=None,
+                        help="requests the soak sends (default 100,000, 10,000 with --quick)")
+    parser.add_argument("--soak-rate", type=float, default=600.0,
+                        help="requests per second the soak paces itself at (default 600)")
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in only if name not in MEASUREMENTS]
@@ -710,6 +1529,12 @@ def parse_args(argv):
     args.bursts = 1 if args.quick else 3
     args.rss_counts = (400, 2000) if args.quick else (2000, 10000)
     args.startup_runs = 3 if args.quick else 10
+    if args.soak_webhooks is None:
+        args.soak_webhooks = 10000 if args.quick else 100000
+    if args.soak_webhooks < 100 or args.soak_rate <= 0:
+        parser.error("--soak-webhooks: at least 100; --soak-rate: more than 0")
+    args.source_changes = 50 if args.quick else 100
+    args.hook_changes = 50 if args.quick else 150
     return args
 
 
@@ -735,7 +1560,9 @@ def main(argv=None):
     out.flush()
 
     measures = {"latency": measure_latency, "burst": measure_burst, "rss": measure_rss,
-                "startup": measure_startup, "idle": measure_idle}
+                "startup": measure_startup, "idle": measure_idle, "soak": measure_soak,
+                "slowloris": measure_slowloris, "sources": measure_sources,
+                "hooks": measure_hooks}
     tmpdir = tempfile.mkdtemp(prefix="sbz-bench-")
     ctx = None
     try:

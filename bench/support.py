@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -169,6 +170,9 @@ class ProcessDied(Exception):
     pass
 
 
+_LEVEL_RE = re.compile(r"\[(DEBUG|INFO|WARN|ERROR)\]")
+
+
 class Proc:
     """A subprocess whose line output (one stream) is read by a thread.
 
@@ -187,6 +191,8 @@ class Proc:
         self.tail = collections.deque(maxlen=40)
         self.complaints = []
         self.nlines = 0
+        self.levels = collections.Counter()  # DEBUG/INFO/WARN/ERROR/Traceback lines seen
+        self.last_state = None  # (arrival time, line) of the last ``Plex state changed``
         self._reader = None
 
     @property
@@ -223,9 +229,16 @@ class Proc:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             self.nlines += 1
             self.tail.append(line)
+            level = _LEVEL_RE.search(line)
+            if level:
+                self.levels[level.group(1)] += 1
+            elif line.startswith("Traceback"):
+                self.levels["Traceback"] += 1
             if ("[WARN]" in line or "[ERROR]" in line or "Traceback" in line) \
                     and len(self.complaints) < 50:
                 self.complaints.append(line)
+            if "Plex state changed" in line:
+                self.last_state = (t, line)
             put((t, line))
 
     def wait_line(self, predicate, timeout):
@@ -309,16 +322,27 @@ LISTENING_RE = re.compile(r"webhooks server listening .*\bport=(\d+)")
 
 
 class Daemon(Proc):
-    """``python -m streamerbrainz`` against a stand-in Plex server."""
+    """``python -m streamerbrainz`` against a stand-in Plex server.
 
-    def __init__(self, stub_url, token_file, level="info", port=0, env=None):
+    ``stub_url`` None runs it without Plex (``extra_args`` then name the
+    source, ``-plexamp-url`` say); ``machine_id`` is the player followed and
+    looked for in ``Plex state changed`` lines (None: follow every player,
+    match any line, unless ``watch_id`` names the one to look for).
+    """
+
+    def __init__(self, stub_url, token_file, level="info", port=0, env=None,
+                 machine_id=MACHINE_ID, extra_args=(), watch_id=None):
         argv = [sys.executable, "-m", "streamerbrainz",
-                "-webhooks-port", str(port), "-webhooks-bind", "127.0.0.1",
-                "-plex-server-url", stub_url, "-plex-token-file", token_file,
-                "-plex-machine-id", MACHINE_ID, "-log-level", level]
+                "-webhooks-port", str(port), "-webhooks-bind", "127.0.0.1"]
+        if stub_url is not None:
+            argv += ["-plex-server-url", stub_url, "-plex-token-file", token_file]
+        if machine_id:
+            argv += ["-plex-machine-id", machine_id]
+        argv += ["-log-level", level] + list(extra_args)
         super().__init__(argv, stream="stderr", env=env)
         self.port = None
         self.t_listening = None
+        self.watch_id = watch_id or machine_id
 
     def wait_listening(self, timeout=15.0):
         t, line = self.wait_line(lambda l: LISTENING_RE.search(l) is not None, timeout)
@@ -329,9 +353,10 @@ class Daemon(Proc):
     def wait_state(self, state=None, timeout=5.0):
         """Wait for the next ``Plex state changed`` line (with ``state=`` if given)."""
         needle = " state=%s " % state if state else None
+        watch = self.watch_id
 
         def match(line):
-            return ("Plex state changed" in line and MACHINE_ID in line
+            return ("Plex state changed" in line and (not watch or watch in line)
                     and (needle is None or needle in line + " "))
         return self.wait_line(match, timeout)
 
@@ -377,6 +402,61 @@ def rss_kib(pid):
 def status_kib(pid, key):
     value = proc_status(pid).get(key)
     return int(value.split()[0]) if value else 0
+
+
+def threads(pid):
+    return int(proc_status(pid)["Threads"])
+
+
+def open_fds(pid):
+    """How many file descriptors ``pid`` has open, and how many of them are sockets."""
+    total = sockets = 0
+    directory = "/proc/%d/fd" % pid
+    for name in os.listdir(directory):
+        total += 1
+        try:
+            if os.readlink(os.path.join(directory, name)).startswith("socket:"):
+                sockets += 1
+        except OSError:
+            pass
+    return total, sockets
+
+
+def nofile_limit(pid):
+    """The soft ``Max open files`` of ``pid`` as /proc/PID/limits says."""
+    with open("/proc/%d/limits" % pid) as handle:
+        for line in handle:
+            if line.startswith("Max open files"):
+                return line.split()[3]
+    return "?"
+
+
+class ThreadSampler:
+    """Samples the ``Threads:`` count of a process every ``interval`` seconds on a thread."""
+
+    def __init__(self, pid, interval=0.01):
+        self.pid = pid
+        self.interval = interval
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-threads", daemon=True)
+
+    def _run(self):
+        while True:
+            try:
+                self.samples.append(threads(self.pid))
+            except (OSError, KeyError, ValueError):
+                return
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(2)
 
 
 def cpu_ms(pid):
@@ -588,3 +668,176 @@ def wait_stable(read, quiet, timeout, interval=0.01):
             return value, True
         if now >= deadline:
             return value, False
+
+
+# -- raw HTTP (soak, slowloris) -------------------------------------------------
+
+
+def raw_post(content_type, body, length=None):
+    """The bytes of one POST to the webhook path, as PMS would send them.
+
+    ``length`` overrides the Content-Length (to announce more than is sent).
+    """
+    head = ["POST %s HTTP/1.1" % WEBHOOK_PATH, "Host: 127.0.0.1",
+            "User-Agent: " + PLEX_USER_AGENT, "Accept: */*"]
+    if content_type:
+        head.append("Content-Type: " + content_type)
+    head.append("Content-Length: %d" % (len(body) if length is None else length))
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+NO_STATUS_LINE = "no status line"
+
+
+class RawClient:
+    """Requests over one kept-alive socket, reopened whenever either side closes it.
+
+    ``send`` returns the answer's status (an int), ``NO_STATUS_LINE`` for an
+    answer that is not HTTP/1.x (a bare body, then the close), or
+    ``"error: ..."`` when the connection failed before an answer; it never
+    sends a request twice. Cheaper than http.client, so that a few threads of
+    one interpreter can keep a daemon busy.
+    """
+
+    def __init__(self, port, timeout=10.0):
+        self.port = port
+        self.timeout = timeout
+        self.sock = None
+        self.buf = b""
+        self.connections = 0
+
+    def _connect(self):
+        self.sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.connections += 1
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+
+    def send(self, data, half_close=False):
+        try:
+            if self.sock is None:
+                self._connect()
+            self.sock.sendall(data)
+            if half_close:
+                self.sock.shutdown(socket.SHUT_WR)
+            status, close = self._answer()
+        except (OSError, ValueError) as err:
+            self.close()
+            return "error: " + (type(err).__name__ if not isinstance(err, _Closed)
+                                else "closed without an answer")
+        if close or half_close:
+            self.close()
+        return status
+
+    def _answer(self):
+        buf = self.buf
+        recv = self.sock.recv
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            chunk = recv(65536)
+            if not chunk:
+                if buf and not buf.startswith(b"HTTP/"):
+                    self.buf = b""
+                    return NO_STATUS_LINE, True
+                raise _Closed()
+            buf += chunk
+        head = buf[:end].decode("latin-1").split("\r\n")
+        parts = head[0].split(" ", 2)
+        if not parts[0].startswith("HTTP/1.") or len(parts) < 2:
+            raise ValueError("bad status line %r" % head[0][:60])
+        status = int(parts[1])
+        length, close = 0, parts[0] == "HTTP/1.0"
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value.strip())
+            elif name == "connection":
+                close = value.strip().lower() == "close"
+        rest = buf[end + 4:]
+        while len(rest) < length:
+            chunk = recv(65536)
+            if not chunk:
+                raise _Closed()
+            rest += chunk
+        self.buf = rest[length:]
+        return status, close
+
+
+class _Closed(ConnectionError):
+    pass
+
+
+def http_get(port, path, timeout=5.0):
+    """``(status, body bytes)`` of one GET on a fresh connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Accept": "application/json"})
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+    finally:
+        conn.close()
+
+
+def raise_nofile(wanted):
+    """Raise this process's soft RLIMIT_NOFILE to ``wanted`` (within the hard limit).
+
+    Returns ``(before, after)``.
+    """
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        return soft, new
+    return soft, soft
+
+
+# -- the other trigger sources (tests/support/sources.py) ------------------------
+
+
+class _StampedWriter:
+    """Wraps a handler's ``wfile``: stamps every write of a ``playing`` event."""
+
+    def __init__(self, raw, stamps):
+        self._raw = raw
+        self._stamps = stamps
+
+    def write(self, data):
+        if b"event: playing" in data:
+            self._stamps.put((time.perf_counter(), bytes(data)))
+        return self._raw.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+
+def load_source_stubs():
+    """``(TimedNotifyingStub class, PlexampStub class, module)`` from tests/support/sources.py.
+
+    The notification stand-in is the tests' one with its stream's ``wfile``
+    wrapped, so that the moment each ``playing`` event is written to the
+    socket lands in its ``writes`` queue. Raises ImportError when the tests'
+    stand-ins are not there.
+    """
+    from tests.support import sources as module
+
+    class TimedNotifyingStub(module.NotifyingPlexStub):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.writes = queue.Queue()
+
+        def _stream(self, handler):
+            handler.wfile = _StampedWriter(handler.wfile, self.writes)
+            return super()._stream(handler)
+
+    return TimedNotifyingStub, module.PlexampStub, module
