@@ -263,8 +263,8 @@ class PlexClient:
             try:
                 body = read_capped(answer, MAX_ANSWER_BYTES)
             except socket.timeout:
-                raise PlexError("timeout", "%s did not answer within %gs"
-                                % (self.name, timeout)) from None
+                raise PlexError("timeout", "%s did not answer in time (timeout %gs)"
+                                % (self.name, self.timeout)) from None
             except (OSError, http.client.HTTPException) as err:
                 raise PlexError("network", "connection to %s failed: %s"
                                 % (self.name, _describe(err))) from None
@@ -294,13 +294,13 @@ class PlexClient:
         except urllib.error.URLError as err:
             reason = err.reason
             if isinstance(reason, socket.timeout):
-                raise PlexError("timeout", "%s did not answer within %gs"
-                                % (self.name, timeout)) from None
+                raise PlexError("timeout", "%s did not answer in time (timeout %gs)"
+                                % (self.name, self.timeout)) from None
             raise PlexError("network", "cannot reach %s: %s"
                             % (self.name, _describe(reason))) from None
         except socket.timeout:
-            raise PlexError("timeout", "%s did not answer within %gs"
-                                % (self.name, timeout)) from None
+            raise PlexError("timeout", "%s did not answer in time (timeout %gs)"
+                                % (self.name, self.timeout)) from None
         except (OSError, http.client.HTTPException) as err:
             if self._connections.aborted:
                 raise PlexError("network", "request aborted by shutdown") from None

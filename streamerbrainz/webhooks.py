@@ -1,10 +1,12 @@
 """The HTTP server: routing, body limits and the webhook endpoint.
 
-A connection is handed to a worker thread only once it has something to
-read, so idle connections cost no thread; at most ``max_connections``
-workers run at once and a connection beyond that gets 503. Every request
-must arrive within ``READ_DEADLINE`` seconds. The webhook answer goes out
-as soon as the event is queued, before any Plex fetch.
+The accept thread reads each request itself, without blocking, and hands
+the connection to a worker thread only once the whole request is in (or
+its head, for a large body): idle, slow and half-sent connections cost no
+thread. At most ``max_connections`` workers run at once; a request beyond
+that gets 503. Every request must arrive within ``READ_DEADLINE`` seconds.
+The webhook answer goes out as soon as the event is queued, before any
+Plex fetch.
 """
 
 import hmac
@@ -13,6 +15,7 @@ import io
 import ipaddress
 import json
 import queue
+import re
 import selectors
 import socket
 import socketserver
@@ -32,6 +35,10 @@ MAX_HEAD_BYTES = 32 * 1024
 MAX_REQUESTS_PER_CONNECTION = 100
 MAX_BODY = 8 * 1024 * 1024
 MAX_WAITING_CONNECTIONS = 1024
+PREREAD_BODY_LIMIT = 1024 * 1024
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n", re.IGNORECASE)
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue", re.IGNORECASE)
 
 ROUTES = {
     WEBHOOK_PATH: ("POST",),
@@ -46,6 +53,24 @@ _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\
          b'{"error": "server is busy"}')
 
 
+def request_ready(data):
+    """Whether the bytes received so far are enough to hand to a worker.
+
+    That is a whole request; or a whole head when its body is large or the
+    client waits for ``100 Continue``; or more head than is allowed, which
+    the worker then refuses.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return len(data) >= MAX_HEAD_BYTES
+    head = bytes(data[:end + 2])
+    if _EXPECT_CONTINUE.search(head):
+        return True
+    match = _CONTENT_LENGTH.search(head)
+    length = int(match.group(1)) if match else 0
+    return length > PREREAD_BODY_LIMIT or len(data) >= end + 4 + length
+
+
 class HeadTooLarge(Exception):
     """The request line and headers went past ``MAX_HEAD_BYTES``."""
 
@@ -53,9 +78,10 @@ class HeadTooLarge(Exception):
 class _DeadlineReader(io.RawIOBase):
     """A socket reader with a deadline per request and a byte budget for the head."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, received=b""):
         super().__init__()
         self.sock = sock
+        self.received = received  # what the accept thread read already
         self.deadline = 0.0
         self.budget = None
         self.polling = False
@@ -68,6 +94,21 @@ class _DeadlineReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer):
+        if self.budget is not None:
+            if self.budget <= 0:
+                raise HeadTooLarge()
+            buffer = memoryview(buffer)[:self.budget]
+        count = self._read(buffer)
+        if self.budget is not None and count:
+            self.budget -= count
+        return count
+
+    def _read(self, buffer):
+        if self.received:
+            count = min(len(buffer), len(self.received))
+            buffer[:count] = self.received[:count]
+            self.received = self.received[count:]
+            return count
         if self.polling:
             self.sock.settimeout(0)
             try:
@@ -77,15 +118,8 @@ class _DeadlineReader(io.RawIOBase):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise socket.timeout("request not received within %gs" % READ_DEADLINE)
-        if self.budget is not None:
-            if self.budget <= 0:
-                raise HeadTooLarge()
-            buffer = memoryview(buffer)[:self.budget]
         self.sock.settimeout(remaining)
-        count = self.sock.recv_into(buffer)
-        if self.budget is not None:
-            self.budget -= count
-        return count
+        return self.sock.recv_into(buffer)
 
 
 class WebhookHandler(http.server.BaseHTTPRequestHandler):
@@ -101,9 +135,9 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.rfile.close()
-        self.reader = _DeadlineReader(self.connection)
+        self.served, received = self.server.take_carried(self.connection)
+        self.reader = _DeadlineReader(self.connection, received)
         self.rfile = io.BufferedReader(self.reader, 8192)
-        self.served = self.server.served_before(self.connection)
 
     def handle(self):
         """Serve requests while the client has more ready; then park the connection.
@@ -158,6 +192,11 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
 
     def send_error(self, code, message=None, explain=None):
         self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # never answer without a status line
+        if code == 501 and getattr(self, "path", ""):
+            self.route()  # an unknown method is the client's mistake: 404 or 405
+            return
         phrase = self.responses.get(code, ("error",))[0]
         self.reply(code, {"error": message or phrase})
 
@@ -280,6 +319,17 @@ class WebhookHandler(http.server.BaseHTTPRequestHandler):
         return body
 
 
+class _Pending:
+    """A connection the accept thread reads until its request is in."""
+
+    __slots__ = ("address", "deadline", "received")
+
+    def __init__(self, address, deadline):
+        self.address = address
+        self.deadline = deadline
+        self.received = bytearray()
+
+
 def loggable_path(path):
     """The request path with any webhook secret masked."""
     path = urllib.parse.urlsplit(path).path[:200]
@@ -331,7 +381,8 @@ class WebhookServer(socketserver.TCPServer):
         self._stopped = False
         self._lock = threading.Lock()
         self._active = {}
-        self._served = {}
+        self._carried = {}  # socket -> (requests served, bytes received), between threads
+        self._busy = RepeatFilter()
 
     def health(self):
         return self._health()
@@ -391,7 +442,7 @@ class WebhookServer(socketserver.TCPServer):
 
     def serve(self):
         """Accept and dispatch connections until ``stop()`` is called."""
-        waiting = {}  # socket -> (address, deadline), in order of arrival
+        waiting = {}  # socket -> _Pending, in order of arrival
         with selectors.DefaultSelector() as selector:
             selector.register(self.socket, selectors.EVENT_READ, "accept")
             selector.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -399,8 +450,8 @@ class WebhookServer(socketserver.TCPServer):
                 while True:
                     timeout = None
                     if waiting:  # in order of arrival, so of deadline too
-                        first_deadline = next(iter(waiting.values()))[1]
-                        timeout = max(0.0, first_deadline - time.monotonic())
+                        timeout = max(0.0, next(iter(waiting.values())).deadline
+                                      - time.monotonic())
                     for key, _ in selector.select(timeout):
                         if key.data == "wake":
                             if b"x" in self._wake_r.recv(4096):
@@ -409,9 +460,7 @@ class WebhookServer(socketserver.TCPServer):
                         elif key.data == "accept":
                             self._accept(selector, waiting)
                         else:
-                            selector.unregister(key.fileobj)
-                            address, _ = waiting.pop(key.fileobj)
-                            self._dispatch(key.fileobj, address)
+                            self._receive(key.fileobj, selector, waiting)
                     self._expire(selector, waiting)
             finally:
                 for sock in waiting:
@@ -432,8 +481,7 @@ class WebhookServer(socketserver.TCPServer):
                 selector.unregister(oldest)
                 del waiting[oldest]
                 self._forget(oldest)
-            waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
-            selector.register(sock, selectors.EVENT_READ, "conn")
+            self._wait_for_request(sock, address, selector, waiting)
 
     def _take_parked(self, selector, waiting):
         """Register connections that workers handed back after a kept-alive request."""
@@ -442,34 +490,62 @@ class WebhookServer(socketserver.TCPServer):
                 sock, address = self._parked.get_nowait()
             except queue.Empty:
                 return
-            waiting[sock] = (address, time.monotonic() + READ_DEADLINE)
-            selector.register(sock, selectors.EVENT_READ, "conn")
+            self._wait_for_request(sock, address, selector, waiting)
+
+    @staticmethod
+    def _wait_for_request(sock, address, selector, waiting):
+        sock.setblocking(False)
+        waiting[sock] = _Pending(address, time.monotonic() + READ_DEADLINE)
+        selector.register(sock, selectors.EVENT_READ, "conn")
+
+    def _receive(self, sock, selector, waiting):
+        """Read what a waiting connection sent; dispatch it once the request is in."""
+        pending = waiting[sock]
+        try:
+            data = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            pending.received += data
+            if not request_ready(pending.received):
+                return
+        selector.unregister(sock)
+        del waiting[sock]
+        if not data and not pending.received:  # the client went away
+            self._forget(sock)
+            return
+        with self._lock:
+            served, _ = self._carried.get(sock, (0, b""))
+            self._carried[sock] = (served, bytes(pending.received))
+        self._dispatch(sock, pending.address)
 
     def park(self, sock, address, served):
         with self._lock:
-            self._served[sock] = served
+            self._carried[sock] = (served, b"")
         self._parked.put((sock, address))
         try:
             self._wake_w.send(b"p")
         except OSError:
             self._forget(sock)
 
-    def served_before(self, sock):
-        """How many requests a parked connection served before (0 for a new one)."""
+    def take_carried(self, sock):
+        """``(requests served before, bytes received already)`` for a dispatched connection."""
         with self._lock:
-            return self._served.pop(sock, 0)
+            return self._carried.pop(sock, (0, b""))
 
     def _forget(self, sock):
         with self._lock:
-            self._served.pop(sock, None)
+            self._carried.pop(sock, None)
         sock.close()
 
     def _expire(self, selector, waiting):
-        """Close connections that sent nothing in time (the oldest come first)."""
+        """Close connections that did not send a request in time (the oldest come first)."""
         now = time.monotonic()
         while waiting:
-            sock, (_, deadline) = next(iter(waiting.items()))
-            if deadline > now:
+            sock, pending = next(iter(waiting.items()))
+            if pending.deadline > now:
                 return
             selector.unregister(sock)
             del waiting[sock]
@@ -481,10 +557,15 @@ class WebhookServer(socketserver.TCPServer):
                 sock.setblocking(True)
                 sock.settimeout(1.0)
                 sock.sendall(_BUSY)
+                sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
             self._forget(sock)
-            log.warn("too many connections at once; answered 503", client=address[0])
+            log_now, repeats = self._busy.check("busy", time.monotonic())
+            if log_now:
+                fields = {"repeated": repeats} if repeats else {}
+                log.warn("too many requests at once; answering 503", client=address[0],
+                         **fields)
             return
         sock.setblocking(True)
         thread = threading.Thread(target=self._work, args=(sock, address), daemon=True,
