@@ -405,6 +405,19 @@ class HttpAnswerTests(E2ECase):
         self.assertIn("GET", headers.get("allow", ""))
         self.assert_still_serving_without_fetch()
 
+    def test_a_garbage_request_line_gets_a_real_400(self):
+        # Not the HTTP/0.9 fallback of http.server: a status line and headers.
+        answer = webhooks.raw_exchange(self.daemon.port, b"garbage\r\n\r\n")
+        self.assert_json_error(*answer, 400)
+        self.assert_still_serving_without_fetch()
+
+    def test_an_unknown_method_is_the_clients_mistake(self):
+        status, headers, body = webhooks.request(self.daemon.port, "BREW", "/healthz")
+        self.assert_json_error(status, headers, body, 405)
+        self.assertIn("GET", headers.get("allow", ""))
+        self.assert_json_error(*webhooks.request(self.daemon.port, "BREW", "/pot"), 404)
+        self.assert_still_serving_without_fetch()
+
     def test_healthz_and_root(self):
         version = run_cli(["-version"]).stdout.split()[-1]
         for path in ("/healthz", "/"):
