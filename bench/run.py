@@ -42,9 +42,7 @@ Measurements (``--only`` takes these names, comma-separated):
            the bench spawning the same hook with subprocess.Popen
 
 The stand-ins come from tests/support/ (plexstub.py; sources.py for the
-notification stream and Plexamp) when they are there; bench/plexstub.py
-replaces the Plex one otherwise (``--stub``), and ``sources`` needs
-tests/support/sources.py.
+notification stream and Plexamp), the same ones the end-to-end tests use.
 """
 
 import argparse
@@ -848,7 +846,7 @@ def measure_soak(ctx):
     total, rate = ctx.args.soak_webhooks, ctx.args.soak_rate
     stub = ctx.new_stub()
     if not callable(getattr(stub, "set_fault", None)):
-        raise RuntimeError("the stand-in Plex server has no set_fault(); use --stub tests")
+        raise RuntimeError("the stand-in Plex server has no set_fault()")
     daemon = ctx.new_daemon(stub, extra_args=["-plex-timeout", "1"])
     floor = ctx.new_floor()
     support.wait_stable(lambda: (stub.count, daemon.nlines), 0.5, 10)
@@ -1506,9 +1504,6 @@ def parse_args(argv):
                         help="cache: every subprocess keeps .pyc files in a temporary "
                         "PYTHONPYCACHEPREFIX, warmed before measuring (default); inherit: "
                         "leave PYTHONDONTWRITEBYTECODE and friends as the environment has them")
-    parser.add_argument("--stub", choices=("auto", "tests", "bench"), default="auto",
-                        help="which stand-in Plex server to use (default: the tests' one "
-                        "when it is there)")
     parser.add_argument("--soak-webhooks", type=int, default=None,
                         help="requests the soak sends (default 100,000, 10,000 with --quick)")
     parser.add_argument("--soak-rate", type=float, default=600.0,
@@ -1544,7 +1539,7 @@ def main(argv=None):
         print("bench: needs Linux /proc (VmRSS, context switches)", file=sys.stderr)
         return 1
     out = sys.stdout
-    stub_class, stub_origin = support.load_stub_class(args.stub)
+    stub_class, stub_origin = support.load_stub_class()
     try:
         from streamerbrainz import __version__ as version
     except Exception:

@@ -111,21 +111,10 @@ _DROPPED_ENV = ("NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PI
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def load_stub_class(which="auto"):
-    """Return ``(PlexStub class, where it came from)``; the tests' stub when usable."""
-    if which in ("auto", "tests"):
-        try:
-            from tests.support import plexstub as module
-            cls = module.PlexStub
-            for name in ("start", "stop", "set_sessions", "set_delay", "wait_for_count"):
-                if not callable(getattr(cls, name, None)):
-                    raise AttributeError(name)
-            return cls, "tests/support/plexstub.py"
-        except Exception as err:  # missing, or not the API we need
-            if which == "tests":
-                raise SystemExit("bench: cannot use tests/support/plexstub.py: %s" % err)
-    from bench.plexstub import PlexStub
-    return PlexStub, "bench/plexstub.py"
+def load_stub_class():
+    """Return ``(PlexStub class, where it came from)``: the tests' stand-in Plex."""
+    from tests.support.plexstub import PlexStub
+    return PlexStub, "tests/support/plexstub.py"
 
 
 # Where every subprocess keeps its bytecode cache (``PYTHONPYCACHEPREFIX``),
