@@ -37,8 +37,10 @@ MAX_BODY = 8 * 1024 * 1024
 MAX_WAITING_CONNECTIONS = 1024
 PREREAD_BODY_LIMIT = 1024 * 1024
 
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n", re.IGNORECASE)
-_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue", re.IGNORECASE)
+_REQUEST_LINE = re.compile(rb"[A-Za-z]{1,20} [^ \r\n]+ HTTP/\d\.\d\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_CONTENT_LENGTH = re.compile(rb"\ncontent-length:[ \t]*(\d+)[ \t]*\r?\n", re.IGNORECASE)
+_EXPECT_CONTINUE = re.compile(rb"\nexpect:[ \t]*100-continue", re.IGNORECASE)
 
 ROUTES = {
     WEBHOOK_PATH: ("POST",),
@@ -57,18 +59,21 @@ def request_ready(data):
     """Whether the bytes received so far are enough to hand to a worker.
 
     That is a whole request; or a whole head when its body is large or the
-    client waits for ``100 Continue``; or more head than is allowed, which
-    the worker then refuses.
+    client waits for ``100 Continue``; or anything the worker will refuse at
+    once: a first line that is no HTTP request line, more head than allowed.
     """
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
+    newline = data.find(b"\n")
+    if newline >= 0 and not _REQUEST_LINE.match(data, 0, newline + 1):
+        return True
+    end = _HEAD_END.search(data)
+    if end is None:
         return len(data) >= MAX_HEAD_BYTES
-    head = bytes(data[:end + 2])
+    head = bytes(data[:end.end()])
     if _EXPECT_CONTINUE.search(head):
         return True
     match = _CONTENT_LENGTH.search(head)
     length = int(match.group(1)) if match else 0
-    return length > PREREAD_BODY_LIMIT or len(data) >= end + 4 + length
+    return length > PREREAD_BODY_LIMIT or len(data) >= end.end() + length
 
 
 class HeadTooLarge(Exception):

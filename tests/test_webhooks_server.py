@@ -27,6 +27,18 @@ class RequestReadyTests(unittest.TestCase):
                 b"Expect: 100-continue\r\n\r\n")
         self.assertTrue(webhooks.request_ready(head))
 
+    def test_bare_newlines_end_a_head_too(self):
+        self.assertTrue(webhooks.request_ready(b"GET /healthz HTTP/1.1\nHost: x\n\n"))
+        head = b"POST /webhooks/plex HTTP/1.0\nContent-Length: 2\n\n"
+        self.assertFalse(webhooks.request_ready(head + b"{"))
+        self.assertTrue(webhooks.request_ready(head + b"{}"))
+
+    def test_a_first_line_that_is_no_request_line_is_refused_at_once(self):
+        self.assertTrue(webhooks.request_ready(b"\x16\x03\x01 \x00\xff\xfe garbage\r\n"))
+        self.assertTrue(webhooks.request_ready(b"GET /\r\n"))
+        self.assertFalse(webhooks.request_ready(b"GET / HTTP/1.1\r\n"))
+        self.assertFalse(webhooks.request_ready(b"GET / HTT"))
+
     def test_an_endless_head_is_handed_over_to_be_refused(self):
         endless = b"GET / HTTP/1.1\r\nX-A: " + b"a" * webhooks.MAX_HEAD_BYTES
         self.assertTrue(webhooks.request_ready(endless))
