@@ -1,48 +1,48 @@
-"""Unit tests of the HTTP server's pure parts: when a request is whole, paths, peers."""
+"""Unit tests of the HTTP side's pure parts: when a request is whole, paths, peers."""
 
 import ipaddress
 import unittest
 
-from streamerbrainz import webhooks
+from streamerbrainz import server, webhooks
 
 
 class RequestReadyTests(unittest.TestCase):
 
     def test_a_head_without_body_is_ready_at_its_blank_line(self):
-        self.assertFalse(webhooks.request_ready(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"))
-        self.assertTrue(webhooks.request_ready(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        self.assertFalse(server.request_ready(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"))
+        self.assertTrue(server.request_ready(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
 
     def test_a_small_body_must_be_whole(self):
         head = b"POST /webhooks/plex HTTP/1.1\r\ncontent-LENGTH: 10\r\n\r\n"
-        self.assertFalse(webhooks.request_ready(head + b"12345"))
-        self.assertTrue(webhooks.request_ready(head + b"1234567890"))
+        self.assertFalse(server.request_ready(head + b"12345"))
+        self.assertTrue(server.request_ready(head + b"1234567890"))
 
     def test_a_large_body_goes_to_a_worker_with_the_head(self):
         head = b"POST /webhooks/plex HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (
-            webhooks.PREREAD_BODY_LIMIT + 1)
-        self.assertTrue(webhooks.request_ready(head))
+            server.PREREAD_BODY_LIMIT + 1)
+        self.assertTrue(server.request_ready(head))
 
     def test_a_client_waiting_for_100_continue_is_not_kept_waiting(self):
         head = (b"POST /webhooks/plex HTTP/1.1\r\nContent-Length: 5000\r\n"
                 b"Expect: 100-continue\r\n\r\n")
-        self.assertTrue(webhooks.request_ready(head))
+        self.assertTrue(server.request_ready(head))
 
     def test_bare_newlines_end_a_head_too(self):
-        self.assertTrue(webhooks.request_ready(b"GET /healthz HTTP/1.1\nHost: x\n\n"))
+        self.assertTrue(server.request_ready(b"GET /healthz HTTP/1.1\nHost: x\n\n"))
         head = b"POST /webhooks/plex HTTP/1.0\nContent-Length: 2\n\n"
-        self.assertFalse(webhooks.request_ready(head + b"{"))
-        self.assertTrue(webhooks.request_ready(head + b"{}"))
+        self.assertFalse(server.request_ready(head + b"{"))
+        self.assertTrue(server.request_ready(head + b"{}"))
 
     def test_a_first_line_that_is_no_request_line_is_refused_at_once(self):
-        self.assertTrue(webhooks.request_ready(b"\x16\x03\x01 \x00\xff\xfe garbage\r\n"))
-        self.assertTrue(webhooks.request_ready(b"GET /\r\n"))
-        self.assertFalse(webhooks.request_ready(b"GET / HTTP/1.1\r\n"))
-        self.assertFalse(webhooks.request_ready(b"GET / HTT"))
+        self.assertTrue(server.request_ready(b"\x16\x03\x01 \x00\xff\xfe garbage\r\n"))
+        self.assertTrue(server.request_ready(b"GET /\r\n"))
+        self.assertFalse(server.request_ready(b"GET / HTTP/1.1\r\n"))
+        self.assertFalse(server.request_ready(b"GET / HTT"))
 
     def test_an_endless_head_is_handed_over_to_be_refused(self):
-        endless = b"GET / HTTP/1.1\r\nX-A: " + b"a" * webhooks.MAX_HEAD_BYTES
-        self.assertTrue(webhooks.request_ready(endless))
-        self.assertFalse(webhooks.request_ready(endless[:1000]))
+        endless = b"GET / HTTP/1.1\r\nX-A: " + b"a" * server.MAX_HEAD_BYTES
+        self.assertTrue(server.request_ready(endless))
+        self.assertFalse(server.request_ready(endless[:1000]))
 
 
 class PathAndPeerTests(unittest.TestCase):
