@@ -10,7 +10,7 @@ credentials left out; at the timeout the whole process group is killed.
 
 import base64
 import collections
-import datetime
+import dataclasses
 import http.client
 import json
 import os
@@ -24,8 +24,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from streamerbrainz import __version__
+from streamerbrainz import __version__, live
 from streamerbrainz.log import get_logger
+from streamerbrainz.plex import direct_opener
 
 log = get_logger("hooks")
 
@@ -53,23 +54,11 @@ def event_name(action):
 
 
 def hook_fields(event, action):
-    """The facts every hook gets, as ``SB_*`` names → strings."""
+    """The facts every hook gets: ``SB_EVENT`` and each field of the change as ``SB_*``."""
     fields = {"SB_EVENT": event}
     if action is not None:
-        fields.update({
-            "SB_STATE": action.state,
-            "SB_PREVIOUS_STATE": action.previous_state,
-            "SB_TITLE": action.title,
-            "SB_ARTIST": action.artist,
-            "SB_ALBUM": action.album,
-            "SB_DURATION_MS": str(action.duration_ms),
-            "SB_POSITION_MS": str(action.position_ms),
-            "SB_MACHINE_ID": action.machine_id,
-            "SB_PLAYER": action.player,
-            "SB_PRODUCT": action.product,
-            "SB_RATING_KEY": action.rating_key,
-            "SB_SESSION_KEY": action.session_key,
-        })
+        fields.update(("SB_" + key.upper(), str(value))
+                      for key, value in dataclasses.asdict(action).items() if key != "at")
     return fields
 
 
@@ -94,8 +83,7 @@ def notification_json(fields, at):
     for key in ("duration_ms", "position_ms"):
         if key in body:
             body[key] = int(body[key])
-    body["at"] = datetime.datetime.fromtimestamp(at).astimezone().isoformat(
-        timespec="milliseconds")
+    body["at"] = live.iso(at)
     return body
 
 
@@ -262,16 +250,6 @@ def split_credentials(url):
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), "Basic " + token
 
 
-def _opener():
-    """urllib without redirects (a redirected POST would turn into a bodiless GET) or proxies."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.UnknownHandler(), urllib.request.HTTPHandler(),
-                    urllib.request.HTTPSHandler(), urllib.request.HTTPErrorProcessor(),
-                    urllib.request.HTTPDefaultErrorHandler()):
-        opener.add_handler(handler)
-    return opener
-
-
 class NotifyRunner(Runner):
     """POSTs JSON to one URL; ``job`` is ``(body dict)``. Retries, then gives up.
 
@@ -283,7 +261,8 @@ class NotifyRunner(Runner):
         super().__init__()
         self.url, self.authorization = split_credentials(url)
         self.shown = redact_url(url)
-        self._opener = _opener()
+        self._opener = direct_opener(urllib.request.HTTPHandler(),
+                                     urllib.request.HTTPSHandler())
         self._giving_up = threading.Event()
 
     def run(self, body):
@@ -333,10 +312,6 @@ class Hooks:
         self.runner = CommandRunner(timeout, secrets) if self.commands else None
         self.notifiers = [NotifyRunner(url) for url in urls]
         self.wall = wall
-
-    @property
-    def enabled(self):
-        return bool(self.runner or self.notifiers)
 
     def start(self):
         for runner in self._runners():

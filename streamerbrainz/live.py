@@ -6,6 +6,7 @@ Events streams; publishing never blocks, and a subscriber whose queue is
 full is dropped rather than allowed to slow the main loop.
 """
 
+import dataclasses
 import datetime
 import json
 import queue
@@ -63,21 +64,9 @@ def state_document(snapshot, followed, now, started):
 
 def action_json(action):
     """A PlexStateChanged as the JSON of a ``plex_state_changed`` event."""
-    return {
-        "machine_id": action.machine_id,
-        "player": action.player,
-        "product": action.product,
-        "state": action.state,
-        "previous_state": action.previous_state,
-        "title": action.title,
-        "artist": action.artist,
-        "album": action.album,
-        "duration_ms": action.duration_ms,
-        "position_ms": action.position_ms,
-        "session_key": action.session_key,
-        "rating_key": action.rating_key,
-        "at": iso(action.at),
-    }
+    data = dataclasses.asdict(action)
+    data["at"] = iso(action.at)
+    return data
 
 
 def sse(event, data, event_id=None):

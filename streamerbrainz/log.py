@@ -148,8 +148,3 @@ def add_secret(secret):
     """Mask ``secret`` in every line from now on (a safety net, not a licence to log it)."""
     if _formatter is not None and secret and secret not in _formatter.secrets:
         _formatter.secrets.append(secret)
-
-
-def forget_secret(secret):
-    if _formatter is not None and secret in _formatter.secrets:
-        _formatter.secrets.remove(secret)

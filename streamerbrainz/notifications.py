@@ -64,13 +64,6 @@ def play_notifications(data):
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
-def _int(value, default=-1):
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return default
-
-
 def to_trigger(notification, now):
     """A trigger from one notification, or None when it names no player."""
     machine_id = str(notification.get("clientIdentifier") or "")
@@ -80,7 +73,7 @@ def to_trigger(notification, now):
         player_uuid=machine_id,
         rating_key=str(notification.get("ratingKey") or ""),
         reported_state=str(notification.get("state") or ""),
-        position_ms=_int(notification.get("viewOffset")),
+        position_ms=plex.to_int(notification.get("viewOffset"), -1),
         received_at=now,
         source="notifications",
     )

@@ -60,11 +60,12 @@ class Session:
     view_offset_ms: int = 0
 
 
-def _int(text):
+def to_int(value, default=0):
+    """A whole number from a value Plex may send as text, a float or not at all."""
     try:
-        return max(0, int(float(text)))
+        return int(float(value))
     except (TypeError, ValueError, OverflowError):
-        return 0
+        return default
 
 
 class _Refused(Exception):
@@ -132,8 +133,8 @@ def parse_sessions(data):
             title=get("title", ""),
             artist=get("originalTitle", "") or get("grandparentTitle", ""),
             album=get("parentTitle", ""),
-            duration_ms=_int(get("duration")),
-            view_offset_ms=_int(get("viewOffset")),
+            duration_ms=max(0, to_int(get("duration"))),
+            view_offset_ms=max(0, to_int(get("viewOffset"))),
         ))
     return sessions
 
@@ -186,7 +187,9 @@ class _Connections:
             pass
 
 
-class _TrackedHTTPConnection(http.client.HTTPConnection):
+class _Tracked:
+    """Mixed into a connection class: tells ``registry`` its socket once connected."""
+
     registry = None
 
     def connect(self):
@@ -194,30 +197,35 @@ class _TrackedHTTPConnection(http.client.HTTPConnection):
         self.registry.track(self)
 
 
-class _TrackedHTTPSConnection(http.client.HTTPSConnection):
-    registry = None
+class _TrackingHandler(urllib.request.AbstractHTTPHandler):
+    """Opens http and https connections whose sockets ``registry`` can cut."""
 
-    def connect(self):
-        super().connect()
-        self.registry.track(self)
+    http_request = https_request = urllib.request.AbstractHTTPHandler.do_request_
 
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, connection_class):
+    def __init__(self, registry):
         super().__init__()
-        self.connection_class = connection_class
+        extra = {"registry": registry}
+        self.http_class = type("HTTPConnection", (_Tracked, http.client.HTTPConnection), extra)
+        self.https_class = type("HTTPSConnection", (_Tracked, http.client.HTTPSConnection), extra)
 
     def http_open(self, req):
-        return self.do_open(self.connection_class, req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, connection_class):
-        super().__init__()
-        self.connection_class = connection_class
+        return self.do_open(self.http_class, req)
 
     def https_open(self, req):
-        return self.do_open(self.connection_class, req, context=self._context)
+        return self.do_open(self.https_class, req)
+
+
+def direct_opener(*handlers):
+    """urllib with ``handlers`` and nothing that would send a request elsewhere.
+
+    No proxy (the token must not travel through one), no redirect (a
+    redirected POST would arrive as a GET without its body).
+    """
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.UnknownHandler(),) + handlers + (
+            urllib.request.HTTPErrorProcessor(), urllib.request.HTTPDefaultErrorHandler()):
+        opener.add_handler(handler)
+    return opener
 
 
 class PlexClient:
@@ -233,15 +241,7 @@ class PlexClient:
         self.token = token
         self.timeout = timeout
         self._connections = _Connections()
-        http_class = type("HTTPConnection", (_TrackedHTTPConnection,),
-                          {"registry": self._connections})
-        https_class = type("HTTPSConnection", (_TrackedHTTPSConnection,),
-                           {"registry": self._connections})
-        self._opener = urllib.request.OpenerDirector()
-        for handler in (urllib.request.UnknownHandler(), _HTTPHandler(http_class),
-                        _HTTPSHandler(https_class), urllib.request.HTTPErrorProcessor(),
-                        urllib.request.HTTPDefaultErrorHandler()):
-            self._opener.add_handler(handler)
+        self._opener = direct_opener(_TrackingHandler(self._connections))
 
     def headers(self, accept="application/xml"):
         headers = {

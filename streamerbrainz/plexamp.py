@@ -33,13 +33,6 @@ class Timeline:
     album: str = ""
 
 
-def _int(text, default=0):
-    try:
-        return int(float(text))
-    except (TypeError, ValueError, OverflowError):
-        return default
-
-
 def parse_resources(data):
     """``(machine_id, title, product)`` of the player from ``/resources``."""
     root = plex.parse_xml(data, "Plexamp /resources")
@@ -59,8 +52,8 @@ def parse_timeline(data):
         meta = track.attrib if track is not None else {}
         return Timeline(
             state=element.get("state", "stopped") or "stopped",
-            position_ms=_int(element.get("time"), -1),
-            duration_ms=_int(element.get("duration")) or _int(meta.get("duration")),
+            position_ms=plex.to_int(element.get("time"), -1),
+            duration_ms=plex.to_int(element.get("duration")) or plex.to_int(meta.get("duration")),
             rating_key=element.get("ratingKey", "") or meta.get("ratingKey", ""),
             title=meta.get("title", ""),
             artist=meta.get("originalTitle", "") or meta.get("grandparentTitle", ""),

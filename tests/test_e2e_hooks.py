@@ -29,7 +29,7 @@ import unittest
 from streamerbrainz import __version__
 from tests.support import webhooks
 from tests.support.daemon import (MACHINE_ID, REPO_ROOT, E2ECase, parse_log_line, run_cli,
-                                  state_pattern, wait_for)
+                                  process_gone, state_pattern, wait_for)
 from tests.support.plexstub import DEFAULT_TOKEN
 from tests.support.webhooks import fixture
 
@@ -97,22 +97,6 @@ def write_script(directory, name, text):
         handle.write(text)
     os.chmod(path, 0o755)
     return path
-
-
-def process_gone(pid):
-    """True when ``pid`` no longer runs (absent, or a zombie nobody reaped yet)."""
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            stat_line = handle.read()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    return stat_line.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 def terminate(pid):

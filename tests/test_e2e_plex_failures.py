@@ -8,8 +8,7 @@ import time
 import unittest
 
 from tests.support import webhooks
-from tests.support.daemon import E2ECase, free_port, parse_log_line, start_daemon
-from tests.support.plexstub import DEFAULT_TOKEN
+from tests.support.daemon import E2ECase, parse_log_line, start_daemon, unreachable_plex
 
 TITLE = "Once in a Lifetime"
 WARN_FAILED = re.compile(r"\[WARN\] Plex fetch failed")
@@ -172,15 +171,7 @@ class PlexFailureTests(E2ECase):
 class PlexUnreachableTests(unittest.TestCase):
 
     def test_nothing_listening_is_one_warning_and_webhooks_still_answered(self):
-        class Gone:
-            url = "http://127.0.0.1:%d" % free_port()
-            token = DEFAULT_TOKEN
-
-            @staticmethod
-            def all_requests():
-                return []
-
-        daemon = start_daemon(self, Gone, extra_args=["-plex-timeout", "1"])
+        daemon = start_daemon(self, unreachable_plex(), extra_args=["-plex-timeout", "1"])
         line = daemon.wait_for_line("[WARN]", timeout=10)
         record = parse_log_line(line)
         self.assertIn("Plex", record.message)

@@ -24,7 +24,7 @@ import unittest
 from tests.support import webhooks
 from tests.support.daemon import (E2ECase, Daemon, free_port, parse_log_line, remove_file, run_cli,
                                   start_daemon, start_stub, state_changes, state_pattern,
-                                  wait_for)
+                                  unreachable_plex, wait_for)
 from tests.support.plexstub import DEFAULT_TOKEN
 
 SECRET = "Wz8-kP2_qL5.vN7~tR4xY1mB"
@@ -529,15 +529,7 @@ class PlexMisbehaviourTests(E2ECase):
         self.assertEqual(self.daemon.count("[ERROR]"), 0, self.daemon.log())
 
     def test_nothing_listening_at_start_is_one_warning(self):
-        class Gone:
-            url = "http://127.0.0.1:%d" % free_port()
-            token = DEFAULT_TOKEN
-
-            @staticmethod
-            def all_requests():
-                return []
-
-        daemon = start_daemon(self, Gone, extra_args=["-plex-timeout", "0.2"])
+        daemon = start_daemon(self, unreachable_plex(), extra_args=["-plex-timeout", "0.2"])
         line = daemon.wait_for_line("not reachable at start-up", timeout=5)
         self.assertEqual(parse_log_line(line).level, "WARN", line)
         for _ in range(3):

@@ -26,7 +26,7 @@ from streamerbrainz.actions import PlexStateChanged
 from streamerbrainz.hooks import (CommandRunner, Hooks, NotifyRunner, Runner, event_name,
                                   hook_environment, hook_fields, notification_json, redact_url)
 from streamerbrainz.idle import IdleWatch
-from tests.support.daemon import wait_for
+from tests.support.daemon import process_gone, wait_for
 
 MACHINE_ID = "bc97b983-8169-47e3-bbcc-54a12d662546"
 OTHER_MACHINE_ID = "5e1d7c2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
@@ -97,22 +97,6 @@ def captured_logs():
         logger.removeHandler(handler)
         logger.setLevel(old_level)
         logger.propagate = old_propagate
-
-
-def process_gone(pid):
-    """True when ``pid`` no longer runs (absent, or a zombie nobody reaped yet)."""
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            stat = handle.read()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 # -- the pure functions -------------------------------------------------------
@@ -702,12 +686,11 @@ class HooksDispatchTests(unittest.TestCase):
                          ["/opt/hooks/play.sh", "two words", "it's"])
         self.assertNotIn("on-pause", hooks_.commands)
         self.assertEqual(hooks_.runner.timeout, 5.0)
-        self.assertTrue(hooks_.enabled)
 
     def test_nothing_configured_is_disabled(self):
         hooks_ = Hooks({}, (), 10.0)
         self.assertIsNone(hooks_.runner)
-        self.assertFalse(hooks_.enabled)
+        self.assertEqual(hooks_.notifiers, [])
         hooks_.state_changed(change())  # and harmless
         hooks_.idle(change())
 
@@ -742,7 +725,7 @@ class HooksDispatchTests(unittest.TestCase):
 
     def test_every_notifier_gets_every_change_with_its_time(self):
         hooks_ = self.make(commands={}, urls=("http://a.example/1", "http://b.example/2"))
-        self.assertTrue(hooks_.enabled)
+        self.assertEqual(len(hooks_.notifiers), 2)
         hooks_.state_changed(change("playing", "stopped"))
         hooks_.state_changed(change("playing", "playing", rating_key="6261"))
         hooks_.idle(change("paused", "playing"))

@@ -220,6 +220,36 @@ class Daemon:
 
 
 
+def process_gone(pid):
+    """True when ``pid`` no longer runs (absent, or a zombie nobody reaped yet)."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            stat_line = handle.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return stat_line.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def unreachable_plex():
+    """Stands in for a stand-in Plex: a URL with nothing listening there."""
+
+    class Unreachable:
+        url = "http://127.0.0.1:%d" % free_port()
+        token = DEFAULT_TOKEN
+
+        @staticmethod
+        def all_requests():
+            return []
+
+    return Unreachable
+
+
 def write_token(testcase, token=DEFAULT_TOKEN):
     """Write ``token`` to a temporary file (removed at cleanup); return its path."""
     handle, path = tempfile.mkstemp(prefix="sbz-token-")
