@@ -11,13 +11,14 @@
 #
 # Argument 1 is host:port or a full http(s):// URL (http:// is added when no
 # scheme is given). Argument 2 is the Plex token itself or the path of a file
-# holding it; when it is missing, $PLEX_TOKEN is used.
+# holding it (a value with a slash is always taken as a path, and must be a
+# readable file); when it is missing, $PLEX_TOKEN is used.
 #
 # Safer: give a file or PLEX_TOKEN. A token typed as an argument is visible
 # in `ps` while this script runs and stays in your shell history. The script
 # itself never puts the token on a command line: it writes it to a private
 # temporary file (umask 077, removed on exit) and passes the file's path to
-# `python -m streamerbrainz players -plex-token-file`.
+# `python3 -m streamerbrainz players -plex-token-file`.
 #
 # POSIX sh only (works with dash and busybox sh). Set PYTHON to choose the
 # interpreter (default python3). Exit status: that of the players command
@@ -61,6 +62,23 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# A Plex token never holds a slash: a value with one is a path, and a path
+# that is not a readable file is a mistake to name, not a token to send.
+case $token in
+    */*)
+        if [ ! -e "$token" ]; then
+            echo "$0: $token: no such file (give the token, a file holding it, or set PLEX_TOKEN)" >&2
+            exit 2
+        elif [ ! -f "$token" ]; then
+            echo "$0: $token: not a file" >&2
+            exit 2
+        elif [ ! -r "$token" ]; then
+            echo "$0: $token: permission denied (run this with sudo, or as the file's owner)" >&2
+            exit 2
+        fi
+        ;;
+esac
 
 if [ -f "$token" ]; then
     # A file holding the token: the daemon reads it as it is.

@@ -60,9 +60,9 @@ def parse_args(argv):
 def usage():
     lines = [
         "Usage:",
-        "  python -m streamerbrainz [run] [flags]     run the daemon",
-        "  python -m streamerbrainz players [flags]   list the players Plex sees now",
-        "  python -m streamerbrainz status [-url URL] show a running daemon's state",
+        "  python3 -m streamerbrainz [run] [flags]     run the daemon",
+        "  python3 -m streamerbrainz players [flags]   list the players Plex sees now",
+        "  python3 -m streamerbrainz status [-url URL] show a running daemon's state",
         "",
         "Flags (one or two dashes; -flag value or -flag=value; each also read from",
         "the environment variable shown, the command line winning):",

@@ -50,6 +50,9 @@ FLAGS = (
          "file holding the Plex token; when empty under systemd, "
          "$CREDENTIALS_DIRECTORY/plex-token",
          metavar="PATH"),
+    Flag("plex-ca-file", "",
+         "PEM file of the certificate authority that signed an https Plex server's "
+         "certificate, used instead of the system's (verification stays on)", metavar="PATH"),
     Flag("plex-machine-id", (),
          "player machineIdentifier to follow; repeat or comma-separate for several; "
          "empty follows every player", "list", "ID"),
@@ -71,6 +74,9 @@ FLAGS = (
          metavar="CMD"),
     Flag("idle-after", 300.0, "seconds without playing before -on-idle runs", "float",
          "SECONDS"),
+    Flag("idle-at-start", False,
+         "when nothing plays at start, run -on-idle once after -idle-after seconds (turns "
+         "off an amplifier left on by a crash or a power cut)", "bool"),
     Flag("hook-timeout", 10.0, "seconds a hook may run before its process group is killed",
          "float", "SECONDS"),
     Flag("notify-url", (), "URL to POST each change to as JSON; repeat (or, in the "
@@ -96,6 +102,7 @@ class Config:
     plex_server_url: str = ""
     plex_token_file: str = ""
     plex_token: str = dataclasses.field(default="", repr=False)
+    plex_ca_file: str = ""
     plex_machine_ids: tuple = ()
     plex_timeout: float = 5.0
     plex_notifications: bool = False
@@ -103,6 +110,7 @@ class Config:
     plexamp_url: str = ""
     hooks: tuple = ()  # (flag, command) pairs
     idle_after: float = 300.0
+    idle_at_start: bool = False
     hook_timeout: float = 10.0
     notify_urls: tuple = ()
     log_level: str = "info"
@@ -170,7 +178,9 @@ def read_secret_file(path, flag):
     except OSError as err:
         raise ConfigError("-%s %s: cannot read: %s" % (flag, path, err.strerror)) from None
     try:
-        secret = data.decode("utf-8").strip()
+        # utf-8-sig: an editor's byte-order mark is not part of the secret;
+        # strip() takes a Windows line end with the rest of the white space.
+        secret = data.decode("utf-8-sig").strip()
     except UnicodeDecodeError:
         raise ConfigError("-%s %s: is not text" % (flag, path)) from None
     if not secret:
@@ -178,6 +188,18 @@ def read_secret_file(path, flag):
     if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in secret):
         raise ConfigError("-%s %s: must hold the secret alone on one line" % (flag, path))
     return secret
+
+
+MIN_TOKEN_LENGTH = 8
+
+
+def read_token(path, flag="plex-token-file"):
+    """Read and check the Plex token (real ones are about 20 characters)."""
+    token = read_secret_file(path, flag)
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError("-%s %s: holds %d characters, too few for a Plex token (they are "
+                          "about 20); put the whole token in the file" % (flag, path, len(token)))
+    return token
 
 
 def validate_server_url(raw, flag="plex-server-url", example="http://plex.home.arpa:32400"):
@@ -246,6 +268,29 @@ def read_webhooks_secret(path):
     return secret
 
 
+def check_ca_file(path, server):
+    """Check that ``path`` holds certificates ssl can load, for an https server."""
+    if not path:
+        return ""
+    if not server.startswith("https://"):
+        raise ConfigError("-plex-ca-file: needs an https:// -plex-server-url")
+    import ssl
+    try:
+        ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        raise ConfigError("-plex-ca-file %s: no such file" % path) from None
+    except PermissionError:
+        raise ConfigError("-plex-ca-file %s: permission denied" % path) from None
+    except IsADirectoryError:
+        raise ConfigError("-plex-ca-file %s: is a directory, not a file" % path) from None
+    except (ssl.SSLError, ValueError):
+        raise ConfigError("-plex-ca-file %s: holds no PEM certificate (-----BEGIN "
+                          "CERTIFICATE-----)" % path) from None
+    except OSError as err:
+        raise ConfigError("-plex-ca-file %s: cannot read: %s" % (path, err.strerror)) from None
+    return path
+
+
 def parse_networks(items):
     """CIDR strings → networks; IPv4-mapped IPv6 networks become their IPv4 form."""
     networks = []
@@ -300,7 +345,7 @@ def build(values, environ, need_plex=False):
         if not token_file:
             raise ConfigError("-plex-token-file: required when -plex-server-url is set "
                               "(a file holding the Plex token)")
-        token = read_secret_file(token_file, "plex-token-file")
+        token = read_token(token_file)
     hooks = tuple((flag, values[flag]) for flag in HOOK_FLAGS if values[flag])
     for flag, command in hooks:
         try:
@@ -324,6 +369,7 @@ def build(values, environ, need_plex=False):
         plex_server_url=server,
         plex_token_file=token_file,
         plex_token=token,
+        plex_ca_file=check_ca_file(values["plex-ca-file"], server),
         plex_machine_ids=tuple(dict.fromkeys(values["plex-machine-id"])),
         plex_timeout=timeout,
         plex_notifications=values["plex-notifications"],
@@ -331,6 +377,7 @@ def build(values, environ, need_plex=False):
         plexamp_url=plexamp,
         hooks=hooks,
         idle_after=values["idle-after"],
+        idle_at_start=values["idle-at-start"],
         hook_timeout=values["hook-timeout"],
         notify_urls=notify_urls,
         log_level=level,

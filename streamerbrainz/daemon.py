@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 
-from streamerbrainz import (__version__, config as configuration, live, log as logging_setup,
-                            memory, systemd)
+from streamerbrainz import (__version__, config as configuration, hardening, live,
+                            log as logging_setup, memory, systemd)
 from streamerbrainz.actions import (PlayersActive, PlayersIdle, PlexStateChanged, Reload,
                                     Shutdown)
 from streamerbrainz.idle import IdleWatch
@@ -88,7 +88,7 @@ class Daemon:
         self.sources = []
         if config.plex_enabled:
             self.client = PlexClient(config.plex_server_url, config.plex_token,
-                                     config.plex_timeout)
+                                     config.plex_timeout, ca_file=config.plex_ca_file)
         if config.plex_enabled or config.plexamp_url:
             self.fetcher = SessionFetcher(self.client, self.triggers, self.actions,
                                           config.plex_machine_ids, config.plex_timeout,
@@ -97,7 +97,7 @@ class Daemon:
         if config.plex_notifications:
             from streamerbrainz.notifications import NotificationStream
             stream_client = PlexClient(config.plex_server_url, config.plex_token,
-                                       config.plex_timeout)
+                                       config.plex_timeout, ca_file=config.plex_ca_file)
             self.sources.append(NotificationStream(stream_client, self.triggers,
                                                    self.fetcher.follows))
         if config.plexamp_url:
@@ -112,7 +112,7 @@ class Daemon:
             from streamerbrainz.hooks import Hooks
             self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout,
                                secrets=(config.plex_token, config.webhooks_secret))
-        self.idle = IdleWatch(config.idle_after)
+        self.idle = IdleWatch(config.idle_after, config.idle_at_start, time.monotonic())
         self.last_change = None
         self.server = None
         self.running = False
@@ -158,7 +158,7 @@ class Daemon:
         """Re-read the token and secret files; keep the old value when one fails."""
         if self.client is not None:
             self._reload_secret("plex-token-file", self.config.plex_token_file,
-                                configuration.read_secret_file, self.client.token,
+                                configuration.read_token, self.client.token,
                                 self._use_token)
         if self.server is not None and self.config.webhooks_secret_file:
             self._reload_secret("webhooks-secret-file", self.config.webhooks_secret_file,
@@ -324,4 +324,5 @@ class Daemon:
 
 def run(config, environ):
     memory.limit_malloc_arenas(environ)  # before any thread starts
+    hardening.hide_from_same_user()
     return Daemon(config, environ).run()

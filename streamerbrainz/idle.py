@@ -3,7 +3,10 @@
 Idle means no followed player has been playing for ``idle_after`` seconds
 (paused, stopped or gone). The daemon starts idle, so the first play is an
 "active"; a track change, a skip or a pause shorter than the grace changes
-nothing. The caller asks ``deadline`` when to look again and ``due`` then.
+nothing. With ``idle_at_start`` the grace also runs from the start, so a
+daemon that starts while nothing plays says "idle" once (an amplifier left
+on by a crash is turned off). The caller asks ``deadline`` when to look
+again and ``due`` then.
 """
 
 from streamerbrainz.tracker import PLAYING
@@ -12,10 +15,10 @@ from streamerbrainz.tracker import PLAYING
 class IdleWatch:
     """Tracks which players play and when the idle grace runs out."""
 
-    def __init__(self, idle_after):
+    def __init__(self, idle_after, idle_at_start=False, now=0.0):
         self.idle_after = idle_after
         self.idle = True
-        self.deadline = None
+        self.deadline = now + idle_after if idle_at_start else None
         self._playing = set()
 
     def update(self, machine_id, state, now):

@@ -13,6 +13,8 @@ import json
 import time
 import urllib.parse
 
+from streamerbrainz import plex
+
 EVENT_STATES = {
     "media.play": "playing",
     "media.resume": "playing",
@@ -40,7 +42,8 @@ class WebhookEvent:
     Plexamp timeline, the poll timer, start-up) make the same object with
     their own ``source``. ``event`` is empty for a manual empty POST.
     ``player_uuid`` is empty when the trigger names no player. The metadata
-    fields stand in for the session when Plex cannot be asked;
+    fields (with a webhook's own ``viewOffset`` and ``duration``, when it
+    has them) stand in for the session when Plex cannot be asked;
     ``reported_state`` and ``position_ms`` (-1: unknown) carry what a
     notification or a timeline said directly.
     """
@@ -59,11 +62,22 @@ class WebhookEvent:
     source: str = "webhook"
     reported_state: str = ""
     position_ms: int = -1
+    media_type: str = ""
 
     @property
     def state(self):
         """The player state this trigger decides, or None when the session decides."""
         return EVENT_STATES.get(self.event) or REPORTED_STATES.get(self.reported_state)
+
+    @property
+    def position_is_fresh(self):
+        """Whether ``position_ms`` is fresher than a session's ``viewOffset``.
+
+        A notification or a timeline reports the position of the moment; so
+        does a pause. Plex refreshes a session's ``viewOffset`` only every
+        ten seconds or so.
+        """
+        return self.position_ms >= 0 and (bool(self.reported_state) or self.event == "media.pause")
 
 
 def parse_body(content_type, body):
@@ -142,6 +156,13 @@ def _text(value):
     return str(value)
 
 
+def _number(value):
+    """A JSON number or numeric text as text for ``plex.to_int``; anything else as None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    return value
+
+
 def _obj(payload, key):
     value = payload.get(key)
     return value if isinstance(value, dict) else {}
@@ -157,15 +178,20 @@ def to_event(payload, received_at=None):
         raise PayloadError('payload has no "event"')
     player = _obj(payload, "Player")
     metadata = _obj(payload, "Metadata")
+    media_type = _text(metadata.get("type"))
     return WebhookEvent(
         event=event,
         player_uuid=_text(player.get("uuid")),
         player_title=_text(player.get("title")),
         account=_text(_obj(payload, "Account").get("title")),
         title=_text(metadata.get("title")),
-        artist=_text(metadata.get("originalTitle")) or _text(metadata.get("grandparentTitle")),
+        artist=plex.artist_of(media_type, _text(metadata.get("originalTitle")),
+                              _text(metadata.get("grandparentTitle"))),
         album=_text(metadata.get("parentTitle")),
         rating_key=_text(metadata.get("ratingKey")),
+        duration_ms=max(0, plex.to_int(_number(metadata.get("duration")))),
+        position_ms=max(-1, plex.to_int(_number(metadata.get("viewOffset")), -1)),
+        media_type=media_type,
         received_at=received_at,
     )
 

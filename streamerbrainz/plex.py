@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import http.client
 import socket
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -25,8 +26,9 @@ CLIENT_IDENTIFIER = "streamerbrainz-" + hashlib.sha1(socket.gethostname().encode
 class PlexError(Exception):
     """A failed request to Plex.
 
-    ``kind`` is one of ``network``, ``timeout``, ``http``, ``auth`` or
-    ``malformed``; ``retryable`` says whether asking again may help.
+    ``kind`` is one of ``network``, ``timeout``, ``http``, ``auth``,
+    ``certificate`` or ``malformed``; ``retryable`` says whether asking
+    again may help.
     """
 
     def __init__(self, kind, message, status=0):
@@ -58,6 +60,30 @@ class Session:
     album: str = ""
     duration_ms: int = 0
     view_offset_ms: int = 0
+
+
+# Plex's media types by kind, in the order a player's current session is chosen.
+MEDIA_KINDS = {"track": "music", "movie": "video", "episode": "video", "clip": "video",
+               "video": "video", "trailer": "video", "photo": "photo"}
+KIND_ORDER = ("photo", "video", "music")  # later wins
+STATE_ORDER = ("paused", "buffering", "playing")  # later wins
+
+
+def media_kind(media_type):
+    """``music``, ``video``, ``photo`` or empty, from a Plex media ``type``."""
+    return MEDIA_KINDS.get(media_type, "")
+
+
+def artist_of(media_type, original_title, grandparent_title):
+    """The artist to show: ``originalTitle`` only for music.
+
+    On a track ``originalTitle`` is the track artist (a compilation's);
+    on a movie or an episode it is the original-language title, never an
+    artist.
+    """
+    if media_type == "track" and original_title:
+        return original_title
+    return grandparent_title
 
 
 def to_int(value, default=0):
@@ -121,6 +147,7 @@ def parse_sessions(data):
         if player is None:
             continue
         get = item.attrib.get
+        media_type = get("type", "") or item.tag.lower()
         sessions.append(Session(
             machine_id=player.get("machineIdentifier", ""),
             player_title=player.get("title", "") or player.get("product", ""),
@@ -129,9 +156,9 @@ def parse_sessions(data):
             state=player.get("state", ""),
             session_key=get("sessionKey", ""),
             rating_key=get("ratingKey", ""),
-            media_type=get("type", "") or item.tag.lower(),
+            media_type=media_type,
             title=get("title", ""),
-            artist=get("originalTitle", "") or get("grandparentTitle", ""),
+            artist=artist_of(media_type, get("originalTitle", ""), get("grandparentTitle", "")),
             album=get("parentTitle", ""),
             duration_ms=max(0, to_int(get("duration"))),
             view_offset_ms=max(0, to_int(get("viewOffset"))),
@@ -139,18 +166,39 @@ def parse_sessions(data):
     return sessions
 
 
-def _session_order(session):
+def _rank(values, value):
+    return values.index(value) if value in values else -1
+
+
+def session_order(session, preferred_kind=""):
+    """How strongly ``session`` claims to be its player's current one (higher wins).
+
+    Plex keeps one timeline per media type, so a player may hold paused
+    music beside a playing slide show: the kind the trigger or the previous
+    state named comes first, then music before video before photo, then
+    playing before paused, and the highest ``sessionKey`` only breaks a tie.
+    """
+    kind = media_kind(session.media_type)
     key = session.session_key
-    return (1, int(key), "") if key.isascii() and key.isdigit() else (0, 0, key)
+    numeric = (1, int(key), "") if key.isascii() and key.isdigit() and len(key) <= 18 \
+        else (0, 0, key)
+    return (bool(preferred_kind) and kind == preferred_kind, _rank(KIND_ORDER, kind),
+            _rank(STATE_ORDER, session.state)) + numeric
 
 
-def current_by_player(sessions):
-    """Map machine identifier → its current session (the highest ``sessionKey``)."""
-    current = {}
+def current_by_player(sessions, preferred=None):
+    """Map machine identifier → its current session (see ``session_order``).
+
+    ``preferred`` maps a machine identifier to the media kind (``music``,
+    ``video``, ``photo``) its trigger or its previous state named.
+    """
+    preferred = preferred or {}
+    current, orders = {}, {}
     for session in sessions:
-        best = current.get(session.machine_id)
-        if best is None or _session_order(session) > _session_order(best):
+        order = session_order(session, preferred.get(session.machine_id, ""))
+        if session.machine_id not in current or order > orders[session.machine_id]:
             current[session.machine_id] = session
+            orders[session.machine_id] = order
     return current
 
 
@@ -202,8 +250,9 @@ class _TrackingHandler(urllib.request.AbstractHTTPHandler):
 
     http_request = https_request = urllib.request.AbstractHTTPHandler.do_request_
 
-    def __init__(self, registry):
+    def __init__(self, registry, context=None):
         super().__init__()
+        self.context = context
         extra = {"registry": registry}
         self.http_class = type("HTTPConnection", (_Tracked, http.client.HTTPConnection), extra)
         self.https_class = type("HTTPSConnection", (_Tracked, http.client.HTTPSConnection), extra)
@@ -212,7 +261,7 @@ class _TrackingHandler(urllib.request.AbstractHTTPHandler):
         return self.do_open(self.http_class, req)
 
     def https_open(self, req):
-        return self.do_open(self.https_class, req)
+        return self.do_open(self.https_class, req, context=self.context)
 
 
 def direct_opener(*handlers):
@@ -232,16 +281,18 @@ class PlexClient:
     """Asks one Plex Media Server questions, one at a time, with a timeout.
 
     ``abort()`` (from another thread) cuts the request in flight short, so a
-    hung server never holds up a shutdown.
+    hung server never holds up a shutdown. ``ca_file`` (PEM) replaces the
+    system's certificate authorities for https; verification stays on.
     """
 
-    def __init__(self, base_url, token, timeout=5.0, name="Plex"):
+    def __init__(self, base_url, token, timeout=5.0, name="Plex", ca_file=""):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
         self._connections = _Connections()
-        self._opener = direct_opener(_TrackingHandler(self._connections))
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self._opener = direct_opener(_TrackingHandler(self._connections, context))
 
     def headers(self, accept="application/xml"):
         headers = {
@@ -293,6 +344,8 @@ class PlexClient:
                             err.code) from None
         except urllib.error.URLError as err:
             reason = err.reason
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                raise certificate_error(self.name, reason) from None
             if isinstance(reason, socket.timeout):
                 raise PlexError("timeout", "%s did not answer in time (timeout %gs)"
                                 % (self.name, self.timeout)) from None
@@ -314,6 +367,16 @@ class PlexClient:
     def abort(self):
         """Cut the request in flight (if any) and refuse new ones."""
         self._connections.abort()
+
+
+def certificate_error(name, err):
+    """The PlexError for a certificate that failed verification, with both fixes."""
+    reason = (getattr(err, "verify_message", "") or getattr(err, "reason", "") or
+              "certificate verify failed").rstrip(".")
+    return PlexError("certificate", "%s's https certificate was not accepted (%s): use the "
+                     "https://....plex.direct:32400 address Plex shows under Settings > Network, "
+                     "or give the certificate authority that signed it with -plex-ca-file"
+                     % (name, reason))
 
 
 def read_capped(answer, limit):

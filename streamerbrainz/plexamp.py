@@ -56,7 +56,9 @@ def parse_timeline(data):
             duration_ms=plex.to_int(element.get("duration")) or plex.to_int(meta.get("duration")),
             rating_key=element.get("ratingKey", "") or meta.get("ratingKey", ""),
             title=meta.get("title", ""),
-            artist=meta.get("originalTitle", "") or meta.get("grandparentTitle", ""),
+            # A <Track> of the music timeline: music unless it says otherwise.
+            artist=plex.artist_of(meta.get("type", "") or "track", meta.get("originalTitle", ""),
+                                  meta.get("grandparentTitle", "")),
             album=meta.get("parentTitle", ""),
         )
     return Timeline()
@@ -107,6 +109,6 @@ class PlexampPoller(Source):
                     title=timeline.title,
                     artist=timeline.artist, album=timeline.album, rating_key=timeline.rating_key,
                     duration_ms=timeline.duration_ms, reported_state=timeline.state,
-                    position_ms=timeline.position_ms, received_at=self.clock(),
-                    source="plexamp"))
+                    position_ms=timeline.position_ms, media_type="track",
+                    received_at=self.clock(), source="plexamp"))
         return True

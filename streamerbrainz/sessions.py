@@ -126,7 +126,10 @@ class SessionFetcher:
             self.snapshot = dict(self.states)
             return
         self._report_success()
-        current = plex.current_by_player(s for s in sessions if self.follows(s.machine_id))
+        # A session whose Player has no machineIdentifier names no player we can follow.
+        current = plex.current_by_player(
+            (s for s in sessions if s.machine_id and self.follows(s.machine_id)),
+            self._preferred_kinds(events))
         now, wall = self.clock(), self.wall()
         for machine_id in sorted(set(current) | set(self.states) | set(events)):
             session = current.get(machine_id)
@@ -135,6 +138,14 @@ class SessionFetcher:
             self._update(machine_id, *tracker.observe(
                 self.states.get(machine_id), session, events.get(machine_id), now, wall))
         self.snapshot = dict(self.states)
+
+    def _preferred_kinds(self, events):
+        """The media kind each player's trigger, else its previous state, named."""
+        kinds = {machine_id: plex.media_kind(state.media_type)
+                 for machine_id, state in self.states.items()}
+        kinds.update((machine_id, plex.media_kind(event.media_type))
+                     for machine_id, event in events.items() if event.media_type)
+        return kinds
 
     def _update(self, machine_id, state, changed):
         if state is None:
@@ -188,6 +199,9 @@ class SessionFetcher:
         if err.kind == "auth":
             self._failures.failed(kind, self.clock(), "%s: it may have expired or been revoked; "
                                   "update -plex-token-file and send SIGHUP" % err, "error")
+        elif err.kind == "certificate":
+            # Not a passing fault: it lasts until the URL or -plex-ca-file changes.
+            self._failures.failed(kind, self.clock(), "Plex fetch failed", "error", error=str(err))
         elif at_start:
             self._failures.failed(kind, self.clock(), "Plex is not reachable at start-up; "
                                   "carrying on, the next webhook tries again", error=str(err))

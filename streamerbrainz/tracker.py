@@ -32,6 +32,7 @@ class PlayerState:
     rating_key: str = ""
     player: str = ""
     product: str = ""
+    media_type: str = ""
     since: float = 0.0
     updated_at: float = 0.0
     stopped_by_event: bool = False
@@ -69,6 +70,7 @@ def from_session(session, state, now, wall, previous=None):
         rating_key=session.rating_key,
         player=session.player_title or (previous.player if previous else ""),
         product=session.product or (previous.product if previous else ""),
+        media_type=session.media_type,
         since=wall,
         updated_at=wall,
     )
@@ -90,6 +92,7 @@ def from_event(machine_id, event, state, now, wall, previous=None):
         duration_ms=event.duration_ms or base.duration_ms,
         player=event.player_title or base.player,
         product=event.product or base.product,
+        media_type=event.media_type or base.media_type,
         position_ms=position,
         position_at=now,
         since=wall,
@@ -117,19 +120,34 @@ def observe(previous, session, event, now, wall):
             state = STOPPED
         current = dataclasses.replace(from_session(session, state, now, wall, previous),
                                       stopped_by_event=sticky or decided == STOPPED)
-        if event is not None and event.position_ms >= 0:
-            current = dataclasses.replace(current, position_ms=event.position_ms)
+        if event is not None:
+            current = _fill_in(current, event)
     elif decided is not None and decided != STOPPED:
         current = from_event(machine_of(previous, event), event, decided, now, wall, previous)
     elif previous is not None and previous.state != STOPPED:
         current = dataclasses.replace(previous, state=STOPPED, position_ms=previous.position(now),
                                       position_at=now, since=wall, updated_at=wall,
                                       stopped_by_event=decided == STOPPED)
+        if event is not None and (not event.rating_key or event.rating_key == previous.rating_key):
+            current = _fill_in(current, event, fresh=True)
     elif previous is None and decided == STOPPED:
         current = from_event(event.player_uuid, event, STOPPED, now, wall)
     else:
         return previous, False
     return settle(previous, current)
+
+
+def _fill_in(current, event, fresh=False):
+    """``current`` with the event's position and duration where they say better.
+
+    ``fresh``: the event came after what ``current`` knows (the session is gone).
+    """
+    changes = {}
+    if event.position_ms >= 0 and (fresh or event.position_is_fresh or not current.position_ms):
+        changes["position_ms"] = event.position_ms
+    if event.duration_ms and not current.duration_ms:
+        changes["duration_ms"] = event.duration_ms
+    return dataclasses.replace(current, **changes) if changes else current
 
 
 def observe_without_fetch(previous, event, now, wall):

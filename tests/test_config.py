@@ -353,3 +353,84 @@ class ConfigReprTest(TempDirMixin, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TokenFileShapesTest(TempDirMixin, unittest.TestCase):
+    """Token files as people save them, and tokens too short to be one."""
+
+    def build(self, data):
+        path = self.token_file(data)
+        return config.build(gathered({"plex-server-url": "http://plex:32400",
+                                      "plex-token-file": path}), {})
+
+    def test_byte_order_mark_and_crlf_are_stripped(self):
+        self.assertEqual(self.build(b"\xef\xbb\xbf" + TOKEN.encode() + b"\r\n").plex_token, TOKEN)
+
+    def test_a_short_token_is_refused_with_a_line_that_says_so(self):
+        for token in ("x", "abc1234"):
+            with self.subTest(token=token):
+                with self.assertRaises(ConfigError) as caught:
+                    self.build(token + "\n")
+                message = str(caught.exception)
+                self.assertIn("too few for a Plex token", message)
+                self.assertNotIn(" %s " % token, message)
+
+    def test_eight_characters_is_enough(self):
+        self.assertEqual(self.build("abcd1234\n").plex_token, "abcd1234")
+
+
+class CaFileTest(TempDirMixin, unittest.TestCase):
+
+    def build(self, ca_file, server="https://plex.home.arpa:32400"):
+        values = gathered({"plex-server-url": server, "plex-token-file": self.token_file(),
+                           "plex-ca-file": ca_file})
+        return config.build(values, {})
+
+    def error(self, *args, **kwargs):
+        with self.assertRaises(ConfigError) as caught:
+            self.build(*args, **kwargs)
+        return str(caught.exception)
+
+    def test_a_real_ca_file_is_kept(self):
+        from tests.support.tls import TestCA
+        ca = TestCA(self)
+        self.assertEqual(self.build(ca.ca_file).plex_ca_file, ca.ca_file)
+
+    def test_errors_name_the_flag_and_the_file(self):
+        directory = self.make_dir()
+        missing = os.path.join(directory, "nope.pem")
+        junk = self.write(directory, "junk.pem", "not a certificate\n")
+        self.assertEqual(self.error(missing), "-plex-ca-file %s: no such file" % missing)
+        self.assertIn("holds no PEM certificate", self.error(junk))
+        self.assertIn("is a directory", self.error(directory))
+
+    def test_needs_an_https_server(self):
+        self.assertEqual(self.error("/x.pem", server="http://plex:32400"),
+                         "-plex-ca-file: needs an https:// -plex-server-url")
+
+
+class EnvironmentFileTest(unittest.TestCase):
+    """examples/streamerbrainz.env shows every daemon flag, with its default."""
+
+    EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "examples", "streamerbrainz.env")
+    NOT_FOR_THE_DAEMON = ("url", "version", "help")
+
+    def lines(self):
+        with open(self.EXAMPLE, encoding="utf-8") as handle:
+            for line in handle:
+                line = line.strip().lstrip("#")
+                if line.startswith("STREAMERBRAINZ_") and "=" in line:
+                    yield line.partition("=")[::2]
+
+    def test_every_flag_and_nothing_else(self):
+        shown = {name for name, _ in self.lines()}
+        wanted = {flag.env for flag in config.FLAGS if flag.name not in self.NOT_FOR_THE_DAEMON}
+        self.assertEqual(sorted(wanted - shown), [], "flags missing from the example")
+        self.assertEqual(sorted(shown - wanted), [], "variables that are no flag")
+
+    def test_values_are_valid_for_their_flag(self):
+        by_env = {flag.env: flag for flag in config.FLAGS}
+        for name, value in self.lines():
+            with self.subTest(name=name):
+                config.convert(by_env[name], value)

@@ -876,3 +876,41 @@ class ExamplesThroughTheDaemonTests(HookCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HookCannotReadTheDaemonTest(unittest.TestCase):
+    """A hook runs as the daemon's user, yet cannot read the daemon's /proc files."""
+
+    MARKER = "/run/credentials/streamerbrainz.service/plex-token-marker"
+
+    def test_proc_environ_of_the_daemon_is_refused(self):
+        from tests.support.daemon import start_daemon
+        command, cwd = None, REPO_ROOT
+        if os.geteuid() == 0:
+            # Root reads every process's /proc files; the daemon's own user
+            # (what the unit runs it as) does not. Run it as nobody, from a
+            # copy of the package that nobody can read.
+            command, cwd = self.as_nobody()
+        daemon = start_daemon(self, extra_args=[
+            "-idle-at-start", "-idle-after", "0.2", "-on-idle",
+            "sh -c 'cat /proc/$PPID/environ'"],
+            env={"STREAMERBRAINZ_PLEX_TOKEN_FILE": self.MARKER}, command=command, cwd=cwd)
+        line = daemon.wait_for_line(re.compile(r"hook (failed|finished)"), 10)
+        record = parse_log_line(line)
+        self.assertEqual(record.message, "hook failed", line)
+        self.assertIn("Permission denied", record.fields.get("output", ""), line)
+        self.assertNotIn(self.MARKER, daemon.log())
+
+    def as_nobody(self):
+        setpriv = shutil.which("setpriv")
+        python = "/usr/bin/python3"
+        if setpriv is None or not os.access(python, os.X_OK):
+            self.skipTest("setpriv (util-linux) or /usr/bin/python3 is not installed")
+        copy = tempfile.mkdtemp(prefix="sbz-nobody-")
+        self.addCleanup(shutil.rmtree, copy, True)
+        os.chmod(copy, 0o755)
+        shutil.copytree(os.path.join(REPO_ROOT, "streamerbrainz"),
+                        os.path.join(copy, "streamerbrainz"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python, "-m",
+                "streamerbrainz"], copy

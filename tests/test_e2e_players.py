@@ -1,5 +1,7 @@
 """End to end: ``python -m streamerbrainz players`` lists what Plex plays, and where."""
 
+import os
+import sys
 import unittest
 
 from tests.support.daemon import MACHINE_ID, run_cli, start_stub, write_token
@@ -36,8 +38,15 @@ class PlayersCommandTests(unittest.TestCase):
 
     def row(self, stdout, machine_id):
         rows = [line for line in stdout.splitlines() if machine_id in line
-                and "python -m streamerbrainz" not in line]
+                and " -m streamerbrainz " not in line and "STREAMERBRAINZ_" not in line]
         return rows
+
+    @staticmethod
+    def commands(stdout):
+        """The suggested command lines: the interpreter that ran, ``-m streamerbrainz``."""
+        started = os.path.basename(sys.executable), sys.executable
+        return [line.strip() for line in stdout.splitlines()
+                if line.strip().partition(" -m streamerbrainz ")[0] in started]
 
     def test_table_has_one_row_per_session_and_ends_with_the_command(self):
         result = self.run_players("sessions_many.xml")
@@ -57,9 +66,12 @@ class PlayersCommandTests(unittest.TestCase):
         self.assertTrue(any("Psycho Killer" in r and "paused" in r for r in office), out)
         # The compilation row names the track artist, not "Various Artists".
         self.assertNotIn("Various Artists", out)
-        last = [line for line in out.splitlines() if line.strip()][-1]
-        self.assertIn("python -m streamerbrainz", last)
-        self.assertIn("-plex-machine-id", last)
+        lines = [line.strip() for line in out.splitlines() if line.strip()]
+        self.assertEqual(len(self.commands(out)), 5, out)
+        self.assertIn("-plex-machine-id", self.commands(out)[-1])
+        # Then the environment-file lines, one per player in the table's order.
+        self.assertEqual(lines[-1],
+                         "STREAMERBRAINZ_PLEX_MACHINE_ID=d2c4e6f8-1a3b-4c5d-9e7f-a1b2c3d4e5f6")
         self.assertEqual(result.stderr.strip(), "")
         request = self.stub.session_requests()[0]
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -71,8 +83,7 @@ class PlayersCommandTests(unittest.TestCase):
     def test_command_line_names_the_machine_identifier(self):
         result = self.run_players("sessions_track.xml")
         self.assertEqual(result.returncode, 0, result.stderr)
-        commands = [line for line in result.stdout.splitlines()
-                    if "python -m streamerbrainz" in line]
+        commands = self.commands(result.stdout)
         self.assertTrue(any(MACHINE_ID in line and "-plex-machine-id" in line
                             and self.stub.url in line for line in commands), result.stdout)
 

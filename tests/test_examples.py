@@ -222,6 +222,15 @@ class ScriptTests:
         self.assertNotIn(TOKEN, proc.stdout + proc.stderr)
         self.assertEqual(os.listdir(self.tmpdir), [])
 
+    def test_a_path_that_is_no_file_is_named_not_sent_as_a_token(self):
+        typo = os.path.join(self.tmpdir, "etc", "streamerbrainz", "plex-tokn")
+        before = len(self.plex.requests)
+        proc = self.run_script(self.plex.url, typo)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn(typo + ": no such file", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        self.assertEqual(len(self.plex.requests), before, "the path went to Plex as a token")
+
     def test_missing_token_prints_usage_and_exits_2(self):
         proc = self.run_script(self.plex.url)
         self.assertEqual(proc.returncode, 2)

@@ -815,3 +815,25 @@ class IdleWatchTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class IdleAtStartTest(unittest.TestCase):
+    def test_nothing_playing_at_start_is_idle_once_after_the_grace(self):
+        from streamerbrainz.idle import IdleWatch
+        watch = IdleWatch(10.0, idle_at_start=True, now=100.0)
+        self.assertEqual(watch.deadline, 110.0)
+        self.assertFalse(watch.update("p", "paused", 105.0))
+        self.assertFalse(watch.due(109.9))
+        self.assertTrue(watch.due(110.0))
+        self.assertFalse(watch.due(200.0))
+
+    def test_a_play_before_the_grace_is_still_active(self):
+        from streamerbrainz.idle import IdleWatch
+        watch = IdleWatch(10.0, idle_at_start=True, now=100.0)
+        self.assertTrue(watch.update("p", "playing", 101.0))
+        self.assertIsNone(watch.deadline)
+        self.assertFalse(watch.due(111.0))
+
+    def test_off_by_default(self):
+        from streamerbrainz.idle import IdleWatch
+        self.assertIsNone(IdleWatch(10.0, now=100.0).deadline)

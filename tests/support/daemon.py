@@ -83,15 +83,16 @@ def run_cli(args, env=None, timeout=15, stdin=subprocess.DEVNULL):
 class Daemon:
     """One daemon subprocess and everything it has written so far."""
 
-    def __init__(self, args, env=None):
+    def __init__(self, args, env=None, command=None, cwd=REPO_ROOT):
+        """``command`` replaces ``python -m streamerbrainz`` (run from ``cwd``)."""
         self.args = list(args)
         self._cond = threading.Condition()
         self._stderr = []
         self._stdout = []
         self._closed = 0
+        command = list(command or [sys.executable, "-m", "streamerbrainz"])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamerbrainz"] + self.args,
-            cwd=REPO_ROOT, env=clean_env(env), stdin=subprocess.DEVNULL,
+            command + self.args, cwd=cwd, env=clean_env(env), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.pid = self.proc.pid
         self._readers = [
@@ -267,7 +268,8 @@ def remove_file(path):
 
 
 def start_daemon(testcase, plex_stub=None, token=DEFAULT_TOKEN, machine_id=MACHINE_ID,
-                 extra_args=(), env=None, wait_ready=True, log_level="debug", check_token=True):
+                 extra_args=(), env=None, wait_ready=True, log_level="debug", check_token=True,
+                 command=None, cwd=REPO_ROOT):
     """Start the daemon beside ``plex_stub`` on a free loopback port.
 
     Waits for ``webhooks server listening`` (and, with Plex, for ``Plex
@@ -286,7 +288,7 @@ def start_daemon(testcase, plex_stub=None, token=DEFAULT_TOKEN, machine_id=MACHI
     if log_level:
         args += ["-log-level", log_level]
     args += list(extra_args)
-    daemon = Daemon(args, env)
+    daemon = Daemon(args, env, command, cwd)
     # Cleanups run last-in first-out: the daemon stops (so its log is
     # complete), then the token check reads that log.
     if check_token and plex_stub is not None:
@@ -303,9 +305,10 @@ def start_daemon(testcase, plex_stub=None, token=DEFAULT_TOKEN, machine_id=MACHI
     return daemon
 
 
-def start_stub(testcase, sessions=None, token=DEFAULT_TOKEN):
+def start_stub(testcase, sessions=None, token=DEFAULT_TOKEN, tls_context=None):
     """Start a PlexStub that is stopped at cleanup."""
-    stub = PlexStub(token=token, sessions=EMPTY_SESSIONS if sessions is None else sessions)
+    stub = PlexStub(token=token, sessions=EMPTY_SESSIONS if sessions is None else sessions,
+                    tls_context=tls_context)
     stub.start()
     testcase.addCleanup(stub.stop)
     return stub
@@ -425,8 +428,9 @@ class E2ECase(unittest.TestCase):
     maxDiff = None
 
     def start_plex_and_daemon(self, sessions="sessions_empty.xml", extra_args=(), env=None,
-                              token=DEFAULT_TOKEN, machine_id=MACHINE_ID, stub_token=DEFAULT_TOKEN):
-        self.stub = start_stub(self, fixture(sessions), token=stub_token)
+                              token=DEFAULT_TOKEN, machine_id=MACHINE_ID, stub_token=DEFAULT_TOKEN,
+                              tls_context=None):
+        self.stub = start_stub(self, fixture(sessions), token=stub_token, tls_context=tls_context)
         self.daemon = start_daemon(self, self.stub, token=token, machine_id=machine_id,
                                    extra_args=extra_args, env=env)
         # The daemon looks at the sessions once right after it starts; every

@@ -5,7 +5,8 @@ the ``X-Plex-Token`` header like PMS (401 with PMS's 91-byte HTML body),
 records every request, counts session fetches and how many overlap (a
 request is in flight from its arrival until its answer starts), and can
 misbehave on demand (slow, 500, 401, malformed XML, hang, hang up).
-Everything binds to 127.0.0.1 on a free port.
+Everything binds to 127.0.0.1 on a free port; with a ``tls_context`` it
+speaks https, as a server set to "Secure connections: Required" does.
 """
 
 import collections
@@ -79,8 +80,9 @@ class _Server(http.server.ThreadingHTTPServer):
 class PlexStub:
     """Usable as a context manager, or with ``start()`` and ``stop()``."""
 
-    def __init__(self, token=DEFAULT_TOKEN, sessions=EMPTY_SESSIONS):
+    def __init__(self, token=DEFAULT_TOKEN, sessions=EMPTY_SESSIONS, tls_context=None):
         self.token = token
+        self.tls_context = tls_context
         self._lock = threading.Condition()
         self._sessions = sessions
         self._delay = 0.0
@@ -99,6 +101,10 @@ class PlexStub:
     def start(self):
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.stub = self
+        if self.tls_context is not None:
+            # Handshakes happen in accept(); one that fails is dropped there.
+            self._server.socket = self.tls_context.wrap_socket(self._server.socket,
+                                                               server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05},
                                         name="plex-stub", daemon=True)
@@ -127,7 +133,8 @@ class PlexStub:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        scheme = "https" if self.tls_context is not None else "http"
+        return "%s://127.0.0.1:%d" % (scheme, self.port)
 
     # -- behaviour --------------------------------------------------------
 
