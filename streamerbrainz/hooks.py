@@ -97,6 +97,28 @@ def redact_url(url):
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+DEVICE_WORDS = ("/dev/", "gpiochip", "chip", "mixer", "card", "device", "snd")
+DROP_INS = ("under the hardened example unit a hook reaches no device until the drop-in for "
+            "it is installed (examples/systemd/gpio.conf or alsa.conf; README: Make things "
+            "happen)")
+
+
+def failure_hint(status, output):
+    """Words a user can act on when a failed hook's output points at the sandbox, else ''.
+
+    A permission refused, or a device that is not there, is what a hook
+    meets under the hardened unit without the drop-in for its hardware.
+    """
+    if status == 0:
+        return ""
+    text = output.lower()
+    if "permission denied" in text or "operation not permitted" in text:
+        return "the hook was refused a permission; " + DROP_INS
+    if "no such file or directory" in text and any(word in text for word in DEVICE_WORDS):
+        return "a device the hook needs is missing; " + DROP_INS
+    return ""
+
+
 def first_lines(output):
     text = output.decode("utf-8", "replace")
     lines = [line for line in text.splitlines() if line.strip()]
@@ -196,6 +218,9 @@ class CommandRunner(Runner):
             log.warn("hook timed out; killed its process group", timeout_s=self.timeout,
                      **fields_out)
         elif status != 0:
+            hint = failure_hint(status, fields_out.get("output", ""))
+            if hint:
+                fields_out["hint"] = hint
             log.warn("hook failed", **fields_out)
         else:
             log.debug("hook finished", **fields_out)

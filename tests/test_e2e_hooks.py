@@ -914,3 +914,16 @@ class HookCannotReadTheDaemonTest(unittest.TestCase):
                         ignore=shutil.ignore_patterns("__pycache__"))
         return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python, "-m",
                 "streamerbrainz"], copy
+
+
+class HookFailureHintTest(unittest.TestCase):
+
+    def test_a_hook_refused_its_device_gets_a_hint_in_its_warn_line(self):
+        from tests.support.daemon import start_daemon
+        fake_gpioset = ("sh -c 'echo \"gpioset: unable to open chip gpiochip0: "
+                        "No such file or directory\" >&2; exit 1'")
+        daemon = start_daemon(self, extra_args=[
+            "-idle-at-start", "-idle-after", "0.2", "-on-idle", fake_gpioset])
+        record = parse_log_line(daemon.wait_for_line("[WARN] hook failed", 10))
+        self.assertIn("a device the hook needs is missing", record.fields["hint"])
+        self.assertIn("examples/systemd/gpio.conf", record.fields["hint"])

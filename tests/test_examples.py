@@ -25,6 +25,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(REPO, "examples")
 SCRIPT = os.path.join(EXAMPLES, "get-plex-machine-id.sh")
 UNIT = os.path.join(EXAMPLES, "streamerbrainz-plex.service")
+DROP_INS = os.path.join(EXAMPLES, "systemd")
+DROP_IN_NAMES = sorted(name for name in os.listdir(DROP_INS) if name.endswith(".conf"))
 CI_RUN = os.path.join(REPO, ".ci", "run")
 
 TOKEN = "t0kEn-f0r-7he-s7and-in-XyZ"
@@ -301,24 +303,57 @@ class SystemdUnitTest(unittest.TestCase):
         self.unit = os.path.join(tmpdir, "streamerbrainz.service")
         shutil.copyfile(UNIT, self.unit)
 
-    def analyze_run(self, *args):
+    def analyze_run(self, *args, unit_path=None):
         env = dict(os.environ, SYSTEMD_COLORS="0", SYSTEMD_PAGER="", LC_ALL="C.UTF-8")
+        if unit_path:
+            env["SYSTEMD_UNIT_PATH"] = unit_path
         proc = subprocess.run([self.analyze] + list(args), stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                               timeout=RUN_TIMEOUT)
         return (proc.returncode, proc.stdout.decode("utf-8", "replace"),
                 proc.stderr.decode("utf-8", "replace"))
 
-    def test_verify_is_silent(self):
-        code, out, err = self.analyze_run("verify", self.unit)
+    def analyze_with(self, drop_ins, *args):
+        """Run systemd-analyze on the unit as installed with ``drop_ins`` beside it."""
+        tmpdir = tempfile.mkdtemp(prefix="sb-dropins-")
+        self.addCleanup(shutil.rmtree, tmpdir, True)
+        shutil.copyfile(UNIT, os.path.join(tmpdir, "streamerbrainz.service"))
+        os.mkdir(os.path.join(tmpdir, "streamerbrainz.service.d"))
+        for name in drop_ins:
+            shutil.copyfile(os.path.join(DROP_INS, name),
+                            os.path.join(tmpdir, "streamerbrainz.service.d", name))
+        # The folder first, then systemd's own (the trailing colon).
+        return self.analyze_run(*args, "streamerbrainz.service",
+                                unit_path=tmpdir + os.pathsep)
+
+    def assert_verify_silent(self, code, out, err):
         lines = (out + err).splitlines()
-        python_missing = not os.access("/usr/bin/python3", os.X_OK)
-        if python_missing:
-            # Only this machine's lack of the interpreter, not the unit's fault.
-            lines = [line for line in lines if "/usr/bin/python3" not in line]
+        missing = [path for path in ("/usr/bin/python3", "/usr/local/bin/streamerbrainz")
+                   if not os.access(path, os.X_OK)]
+        # Only this machine's lack of the program, not the unit's fault.
+        lines = [line for line in lines if not any(path in line for path in missing)]
         self.assertEqual(lines, [], "systemd-analyze verify complained")
-        if not python_missing:
+        if not missing:
             self.assertEqual(code, 0)
+
+    def test_verify_is_silent(self):
+        self.assert_verify_silent(*self.analyze_run("verify", self.unit))
+
+    def test_verify_is_silent_with_each_drop_in(self):
+        for drop_ins in [[name] for name in DROP_IN_NAMES] + [["gpio.conf", "alsa.conf"]]:
+            with self.subTest(drop_ins=drop_ins):
+                self.assert_verify_silent(*self.analyze_with(drop_ins, "verify"))
+
+    def test_each_drop_in_keeps_the_exposure_at_most_2(self):
+        for drop_ins in [[name] for name in DROP_IN_NAMES] + [["gpio.conf", "alsa.conf"]]:
+            with self.subTest(drop_ins=drop_ins):
+                code, out, err = self.analyze_with(drop_ins, "security", "--offline=yes",
+                                                   "--no-pager")
+                if code != 0 and "offline" in err:
+                    self.skipTest("systemd-analyze security has no --offline (systemd < 250)")
+                match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", out)
+                self.assertIsNotNone(match, out + err)
+                self.assertLessEqual(float(match.group(1)), 2.0, out)
 
     def test_security_exposure_at_most_2(self):
         code, out, err = self.analyze_run("security", "--offline=yes", "--no-pager", self.unit)

@@ -837,3 +837,29 @@ class IdleAtStartTest(unittest.TestCase):
     def test_off_by_default(self):
         from streamerbrainz.idle import IdleWatch
         self.assertIsNone(IdleWatch(10.0, now=100.0).deadline)
+
+
+class FailureHintTest(unittest.TestCase):
+    """A failed hook's WARN says what to do when its output points at the sandbox."""
+
+    def hint(self, output, status=1):
+        from streamerbrainz.hooks import failure_hint
+        return failure_hint(status, output)
+
+    def test_permission_and_missing_device_messages_of_real_programs(self):
+        for output in ("gpioset: unable to open chip '/dev/gpiochip0': Permission denied",
+                       "gpioset: error setting the GPIO line values: Operation not permitted",
+                       "ALSA lib control.c:1528:(snd_ctl_open_noupdate) Invalid CTL hw:0\n"
+                       "amixer: Mixer attach hw:0 error: Permission denied"):
+            with self.subTest(output=output):
+                self.assertIn("refused a permission", self.hint(output))
+                self.assertIn("examples/systemd/gpio.conf or alsa.conf", self.hint(output))
+        for output in ("gpioset: unable to open chip 'gpiochip0': No such file or directory",
+                       "amixer: Mixer attach hw:0 error: No such file or directory"):
+            with self.subTest(output=output):
+                self.assertIn("a device the hook needs is missing", self.hint(output))
+
+    def test_other_failures_get_no_hint(self):
+        self.assertEqual(self.hint("curl: (7) Failed to connect to ha port 8123"), "")
+        self.assertEqual(self.hint("sh: 1: /opt/x.sh: not found", 127), "")
+        self.assertEqual(self.hint("Permission denied", 0), "")
