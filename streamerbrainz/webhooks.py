@@ -19,7 +19,7 @@ from streamerbrainz import __version__, live, payloads
 from streamerbrainz.config import WEBHOOK_PATH
 from streamerbrainz.log import get_logger
 from streamerbrainz.repeats import RepeatFilter
-from streamerbrainz.server import READ_DEADLINE, BoundedServer, DeadlineHandler
+from streamerbrainz.server import READ_DEADLINE, BoundedServer, DeadlineHandler, Refusal
 
 log = get_logger("webhooks")
 
@@ -32,6 +32,12 @@ ROUTES = {
     "/state": ("GET", "HEAD"),
     "/events": ("GET",),
 }
+
+REFUSAL_WARNINGS = {
+    403: "webhook refused: address not in -webhooks-allow",
+    503: "read-ahead memory full; the slowest connection answered 503",
+}
+
 
 class WebhookHandler(DeadlineHandler):
     """One connection: answers the routes in ``ROUTES`` with small JSON bodies."""
@@ -129,15 +135,8 @@ class WebhookHandler(DeadlineHandler):
     def do_POST(self):
         if self.route() is None:
             return
-        if not self.server.allowed(self.client_address[0]):
-            self.close_connection = True
-            self.reply(403, {"error": "this address may not send webhooks"})
-            return
-        body = self.read_body()
-        if body is None:
-            return
         try:
-            event = payloads.parse(self.headers.get("Content-Type", ""), body)
+            event = payloads.parse(self.headers.get("Content-Type", ""), self.body)
         except payloads.PayloadError as err:
             log.debug("webhook refused", error=str(err), client=self.client_address[0])
             self.reply(400, {"error": str(err)})
@@ -149,34 +148,6 @@ class WebhookHandler(DeadlineHandler):
         self.route()
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_other
-
-    def read_body(self):
-        """Read the whole body within the limits, or answer and return None."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            self.reply(411, {"error": "send a Content-Length; chunked bodies are not accepted"})
-            return None
-        raw = self.headers.get("Content-Length", "0").strip() or "0"
-        if not (raw.isascii() and raw.isdigit()):
-            self.close_connection = True
-            self.reply(400, {"error": "invalid Content-Length"})
-            return None
-        length = int(raw)
-        if length > self.server.max_body:
-            self.close_connection = True
-            self.reply(413, {"error": "body larger than %d bytes" % self.server.max_body})
-            return None
-        try:
-            body = self.rfile.read(length)
-        except OSError:
-            body = b""
-        if len(body) < length:
-            self.close_connection = True
-            self.reply(400, {"error": "truncated body: %d of %d bytes arrived within %gs"
-                             % (len(body), length, READ_DEADLINE)})
-            return None
-        return body
-
 
 def loggable_path(path):
     """The request path with any webhook secret masked."""
@@ -202,18 +173,18 @@ class WebhookServer(BoundedServer):
     def __init__(self, address, triggers, followed=(), plex_enabled=True, health=None,
                  state=None, hub=None, secret="", allow=(), max_connections=32,
                  max_body=MAX_BODY):
-        super().__init__(address, WebhookHandler, max_connections)
+        super().__init__(address, WebhookHandler, max_connections, max_body)
         self.triggers = triggers
         self.followed = frozenset(followed)
         self.plex_enabled = plex_enabled
         self._health = health or (lambda: {})
         self._state = state or (lambda: {"players": [], "any_playing": False})
         self.hub = hub
-        self.max_body = max_body
         self.secret = secret
         self.allow = tuple(allow)
-        self._refusals = RepeatFilter()
-        self._refusals_lock = threading.Lock()
+        self._refusals = RepeatFilter()  # the accept thread's
+        self._full = RepeatFilter()  # the workers', under _full_lock
+        self._full_lock = threading.Lock()
 
     def health(self):
         return self._health()
@@ -233,19 +204,38 @@ class WebhookServer(BoundedServer):
             return None
         return path
 
+    def screen(self, head, address):
+        """Refuse from the head alone: an unknown path (or secret), a method, a source."""
+        path = self.resolve(urllib.parse.urlsplit(head.target).path)
+        allowed = ROUTES.get(path)
+        if allowed is None:
+            return Refusal(404, "not found")
+        if head.method not in allowed:
+            return Refusal(405, "method not allowed", [("Allow", ", ".join(allowed))])
+        if head.method == "POST" and not self.allowed(address[0]):
+            return Refusal(403, "this address may not send webhooks")
+        return None
+
     def allowed(self, address):
-        """Whether ``address`` may POST webhooks; refusals logged once a minute per address."""
+        """Whether ``address`` may POST webhooks (``-webhooks-allow``)."""
         if not self.allow:
             return True
         ip = client_ip(address)
-        if ip is not None and any(ip.version == net.version and ip in net for net in self.allow):
-            return True
-        with self._refusals_lock:
-            log_now, repeats = self._refusals.check(address, time.monotonic())
+        return ip is not None and any(ip.version == net.version and ip in net
+                                      for net in self.allow)
+
+    def log_refusal(self, status, address):
+        """Log refusals without flooding: one WARN a minute for each kind, all sources."""
+        message = REFUSAL_WARNINGS.get(status)
+        if message is None:
+            log.debug("request refused", status=status, client=address[0])
+            return
+        log_now, repeats = self._refusals.check(status, time.monotonic())
         if log_now:
             fields = {"repeated": repeats} if repeats else {}
-            log.warn("webhook refused: address not in -webhooks-allow", client=address, **fields)
-        return False
+            log.warn(message, client=address[0], **fields)
+        else:
+            log.debug(message, client=address[0])
 
     def accept_event(self, event):
         """Queue a webhook event for the fetcher; return ``(status, body[, headers])``."""
@@ -262,7 +252,11 @@ class WebhookServer(BoundedServer):
         try:
             self.triggers.put_nowait(event)
         except queue.Full:
-            log.warn("webhook queue full; answering 503", **fields)
+            with self._full_lock:
+                log_now, repeats = self._full.check("full", time.monotonic())
+            if log_now:
+                extra = {"repeated": repeats} if repeats else {}
+                log.warn("webhook queue full; answering 503", **fields, **extra)
             return 503, {"error": "too many webhooks queued; retry"}, [("Retry-After", "1")]
         log.debug("webhook received", **fields)
         return 200, {"status": "queued"}

@@ -5,6 +5,7 @@ a boundary of 24 dashes and 22 alphanumerics, a ``payload`` part with
 compact JSON, then, on some events, a ``thumb`` part with raw JPEG bytes.
 """
 
+import base64
 import json
 import random
 import unittest
@@ -317,6 +318,49 @@ class TriageTest(unittest.TestCase):
 
     def test_empty_event_fetches(self):
         self.assertEqual(payloads.triage(WebhookEvent(), {PLAYER_UUID}), (True, ""))
+
+
+class MultipartBoundsTest(unittest.TestCase):
+    """The multipart scan does bounded work, whatever the body holds."""
+
+    def test_a_body_of_nothing_but_boundaries_is_refused_after_16_parts(self):
+        bomb = b"--XyZ\r\n\r\n" * (8 * 1024 * 1024 // 9)
+        with self.assertRaises(PayloadError) as caught:
+            payloads.parse("multipart/form-data; boundary=XyZ", bomb)
+        self.assertEqual(str(caught.exception), "multipart body has more than 16 parts")
+
+    def test_sixteen_parts_are_still_read(self):
+        parts = [part("field%d" % i, b"x") for i in range(15)] + [payload_part()]
+        self.assertEqual(payloads.parse(MULTIPART, multipart(*parts)).event, "media.play")
+        with self.assertRaises(PayloadError):
+            payloads.parse(MULTIPART, multipart(part("extra", b"x"), *parts))
+
+    def test_the_thumb_part_is_never_decoded(self):
+        thumb = (b'Content-Disposition: form-data; name="thumb"\r\n'
+                 b"Content-Transfer-Encoding: base64\r\n\r\n" + b"!!not base64!!" * 1000)
+        body = multipart(thumb, payload_part())
+        self.assertEqual(payloads.parse(MULTIPART, body).event, "media.play")
+
+    def test_a_base64_payload_part_is_decoded(self):
+        encoded = base64.b64encode(compact(PLAY))
+        body = multipart(b'Content-Disposition: form-data; name="payload"\r\n'
+                         b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded)
+        self.assertEqual(payloads.parse(MULTIPART, body).event, "media.play")
+
+    def test_a_part_head_without_end_is_refused(self):
+        body = b"--" + BOUNDARY.encode("ascii") + b"\r\nX-A: " + b"a" * (64 * 1024)
+        with self.assertRaises(PayloadError) as caught:
+            payloads.parse(MULTIPART, body)
+        self.assertIn("part head larger than 8192 bytes", str(caught.exception))
+
+    def test_a_payload_over_256_kib_is_refused_before_json_sees_it(self):
+        huge = b'{"event": "media.play", "x": [' + b"0.1," * 70000 + b"0.1]}"
+        for content_type, body in ((MULTIPART, multipart(part("payload", huge))),
+                                   ("application/json", huge)):
+            with self.subTest(content_type=content_type):
+                with self.assertRaises(PayloadError) as caught:
+                    payloads.parse(content_type, body)
+                self.assertIn("larger than 262144 bytes", str(caught.exception))
 
 
 if __name__ == "__main__":
