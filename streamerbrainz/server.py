@@ -499,6 +499,7 @@ class BoundedServer:
             pending.stalled = False
             if pending.head is not None:  # the body's rate counts from now
                 pending.body_started = time.monotonic() - len(pending.body) / MIN_BODY_RATE
+                self._schedule(pending, min(pending.deadline, pending.body_due()))
             self._selector.register(pending.sock, selectors.EVENT_READ, "conn")
 
     def _shed(self, pending):
@@ -587,7 +588,7 @@ class BoundedServer:
                              % MIN_BODY_RATE)
             else:
                 due = item.deadline
-                if item.head is not None:
+                if item.head is not None and not item.stalled:
                     due = min(due, max(item.body_due(), now + 0.05))
                 self._schedule(item, due)
 

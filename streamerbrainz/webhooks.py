@@ -19,7 +19,8 @@ from streamerbrainz import __version__, live, payloads
 from streamerbrainz.config import WEBHOOK_PATH
 from streamerbrainz.log import get_logger
 from streamerbrainz.repeats import RepeatFilter
-from streamerbrainz.server import READ_DEADLINE, BoundedServer, DeadlineHandler, Refusal
+from streamerbrainz.server import (PREREAD_TOTAL, READ_DEADLINE, BoundedServer, DeadlineHandler,
+                                   Refusal)
 
 log = get_logger("webhooks")
 
@@ -172,8 +173,8 @@ class WebhookServer(BoundedServer):
 
     def __init__(self, address, triggers, followed=(), plex_enabled=True, health=None,
                  state=None, hub=None, secret="", allow=(), max_connections=32,
-                 max_body=MAX_BODY):
-        super().__init__(address, WebhookHandler, max_connections, max_body)
+                 max_body=MAX_BODY, max_preread=PREREAD_TOTAL):
+        super().__init__(address, WebhookHandler, max_connections, max_body, max_preread)
         self.triggers = triggers
         self.followed = frozenset(followed)
         self.plex_enabled = plex_enabled
