@@ -110,6 +110,7 @@ class SessionFetcher:
     def handle(self, batch):
         """One fetch for a batch of triggers, then the state rules per player."""
         events = {}
+        self._untracked = 0
         for event in batch:
             if event.player_uuid and self.follows(event.player_uuid):
                 if event.state is not None or event.player_uuid not in events:
@@ -121,8 +122,12 @@ class SessionFetcher:
             sessions = None
         if sessions is None:
             for machine_id, event in events.items():
+                previous = self.states.get(machine_id)
+                event = tracker.deciding_event(event, previous, None, fetched=False,
+                                               followed=machine_id in self.followed)
                 self._update(machine_id, *tracker.observe_without_fetch(
-                    self.states.get(machine_id), event, self.clock(), self.wall()))
+                    previous, event, self.clock(), self.wall()))
+            self._forget(self.wall())
             self.snapshot = dict(self.states)
             return
         self._report_success()
@@ -135,9 +140,15 @@ class SessionFetcher:
             session = current.get(machine_id)
             if session is not None:
                 self._log_found(session, announce=machine_id in events)
-            self._update(machine_id, *tracker.observe(
-                self.states.get(machine_id), session, events.get(machine_id), now, wall))
+            previous = self.states.get(machine_id)
+            event = tracker.deciding_event(events.get(machine_id), previous, session, fetched=True)
+            self._update(machine_id, *tracker.observe(previous, session, event, now, wall))
+        self._forget(wall)
         self.snapshot = dict(self.states)
+        if self._untracked:
+            log.debug("players not tracked: too many players", untracked=self._untracked,
+                      max_players=tracker.MAX_PLAYERS)
+            self._untracked = 0
 
     def _preferred_kinds(self, events):
         """The media kind each player's trigger, else its previous state, named."""
@@ -151,10 +162,31 @@ class SessionFetcher:
         if state is None:
             return
         previous = self.states.get(machine_id)
+        if previous is None and not self._make_room(machine_id):
+            return
         self.states[machine_id] = state
         if changed:
             previous_state = previous.state if previous is not None else tracker.STOPPED
             self.actions.put(PlexStateChanged.from_state(state, previous_state, self.clock()))
+
+    def _make_room(self, machine_id):
+        """Whether a new player may be tracked, forgetting a stopped one if need be."""
+        if machine_id in self.followed:
+            return True
+        self._forget(self.wall(), room=1)
+        if len(self.states) < tracker.MAX_PLAYERS:
+            return True
+        self._found.pop(machine_id, None)
+        self._untracked += 1
+        return False
+
+    def _forget(self, wall, room=0):
+        """Drop the players ``tracker.forget`` names, one DEBUG line each."""
+        for machine_id in tracker.forget(self.states, wall, self.followed, room):
+            state = self.states.pop(machine_id)
+            self._found.pop(machine_id, None)
+            log.debug("player forgotten", machine_id=machine_id, player=state.player,
+                      stopped_s=int(wall - state.updated_at), players=len(self.states))
 
     def fetch(self):
         """Ask Plex for the sessions, retrying transient failures until the deadline.

@@ -1,14 +1,22 @@
 """Per-player state and the rules that decide when it changed: pure functions.
 
 A fetch (or a failed one) plus the events that triggered it go in; the new
-``PlayerState`` and whether it is a change come out. Nothing here touches
-a socket or a clock of its own: callers pass ``now``.
+``PlayerState`` and whether it is a change come out. Which trigger may
+decide a state (``deciding_event``) and which players to forget (``forget``)
+are rules here too. Nothing here touches a socket or a clock of its own:
+callers pass ``now``.
 """
 
 import dataclasses
 
 PLAYING, PAUSED, BUFFERING, STOPPED = "playing", "paused", "buffering", "stopped"
 KNOWN_STATES = (PLAYING, PAUSED, BUFFERING, STOPPED)
+
+# Triggers that report a player's state themselves (Plex's notification
+# stream, the local Plexamp's timeline); a webhook only says "go and look".
+FIRST_HAND_SOURCES = frozenset({"notifications", "plexamp"})
+FORGET_STOPPED_AFTER = 86400  # seconds a stopped player stays tracked unseen
+MAX_PLAYERS = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,3 +178,41 @@ def settle(previous, current):
     if not changed:
         current = dataclasses.replace(current, since=previous.since)
     return current, changed
+
+
+def deciding_event(event, previous, session, fetched, followed=False):
+    """``event`` when it may decide the player's state, else None: the sessions list decides.
+
+    A webhook is second-hand: anyone on the network can send one, naming any
+    player. Its event decides when the fetch lists the player (``session``),
+    or when ``fetched`` is false (no Plex server, or it could not be asked)
+    for a player already tracked (``previous``) or ``followed``. A player
+    whose session has gone may still be stopped or paused by one. A
+    first-hand trigger always decides.
+    """
+    if event is None or event.state is None or session is not None:
+        return event
+    if event.source in FIRST_HAND_SOURCES:
+        return event
+    if not fetched:
+        return event if previous is not None or followed else None
+    if previous is None:
+        return None
+    if event.state == STOPPED or (event.state == PAUSED and previous.state != STOPPED):
+        return event
+    return None
+
+
+def forget(players, now, followed=frozenset(), room=0):
+    """The machine ids to drop from ``players`` (machine id to PlayerState), oldest first.
+
+    A stopped player not seen (``updated_at``, wall clock like ``now``) for
+    more than FORGET_STOPPED_AFTER goes; then, while more than MAX_PLAYERS
+    less ``room`` would stay, the stopped player seen longest ago. A
+    followed player, or one that is not stopped, is never dropped.
+    """
+    candidates = sorted((state.updated_at, machine_id) for machine_id, state in players.items()
+                        if state.state == STOPPED and machine_id not in followed)
+    stale = [machine_id for seen, machine_id in candidates if now - seen > FORGET_STOPPED_AFTER]
+    excess = max(0, len(players) + room - MAX_PLAYERS - len(stale))
+    return stale + [machine_id for _, machine_id in candidates[len(stale):len(stale) + excess]]
