@@ -193,6 +193,7 @@ class Daemon:
 
     def health(self):
         outcome = self.fetcher.last_fetch if self.fetcher else None
+        in_progress, seconds = self.fetcher.fetch_progress() if self.fetcher else (False, 0.0)
         return {
             "status": "ok",
             "version": __version__,
@@ -203,6 +204,8 @@ class Daemon:
                 "at": live.iso(outcome.at) if outcome else None,
                 "error": outcome.error if outcome else "",
             },
+            "fetch_in_progress": in_progress,
+            "fetch_seconds": round(seconds, 1),
         }
 
     def state(self):

@@ -17,6 +17,7 @@ import os
 import selectors
 import shlex
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -26,7 +27,7 @@ import urllib.request
 
 from streamerbrainz import __version__, live
 from streamerbrainz.log import get_logger
-from streamerbrainz.plex import direct_opener
+from streamerbrainz.plex import Deadline, deadline_opener
 
 log = get_logger("hooks")
 
@@ -286,8 +287,9 @@ class NotifyRunner(Runner):
         super().__init__()
         self.url, self.authorization = split_credentials(url)
         self.shown = redact_url(url)
-        self._opener = direct_opener(urllib.request.HTTPHandler(),
-                                     urllib.request.HTTPSHandler())
+        # Each attempt's whole answer (connect to last byte) ends by this.
+        self._deadline = Deadline(NOTIFY_TIMEOUT)
+        self._opener = deadline_opener(self._deadline)
         self._giving_up = threading.Event()
 
     def run(self, body):
@@ -300,6 +302,7 @@ class NotifyRunner(Runner):
         backoff = NOTIFY_FIRST_BACKOFF
         for attempt in range(1, NOTIFY_ATTEMPTS + 1):
             try:
+                self._deadline.extend(NOTIFY_TIMEOUT)
                 with self._opener.open(request, timeout=NOTIFY_TIMEOUT) as answer:
                     answer.read(65536)
                 log.debug("notification sent", url=self.shown, event=body.get("event"),
@@ -310,7 +313,11 @@ class NotifyRunner(Runner):
                 err.close()
             except urllib.error.URLError as err:
                 reason = err.reason
-                error = (getattr(reason, "strerror", None) or str(reason)).lower()
+                error = ("answer too slow: not complete within %gs" % NOTIFY_TIMEOUT
+                         if isinstance(reason, socket.timeout) else
+                         (getattr(reason, "strerror", None) or str(reason)).lower())
+            except socket.timeout:
+                error = "answer too slow: not complete within %gs" % NOTIFY_TIMEOUT
             except (OSError, http.client.HTTPException) as err:
                 error = (getattr(err, "strerror", None) or type(err).__name__).lower()
             except ValueError:

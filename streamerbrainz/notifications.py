@@ -5,8 +5,12 @@ stream; each ``PlaySessionStateNotification`` for a followed player becomes
 a trigger whose state and position decide at once, the fetch after it
 supplying the track. Plex pings every 10 s, so 30 s of silence means the
 stream is dead. Every (re)connection is followed by one fetch to catch up.
+Connecting and the answer's head must come within ``-plex-timeout``; a line
+may hold 64 KiB and an event 256 KiB: a stream that breaks a bound is
+dropped and reconnected.
 """
 
+import http.client
 import json
 import socket
 
@@ -19,18 +23,34 @@ log = get_logger("notifications")
 
 PATH = "/:/eventsource/notifications?filters=playing"
 SILENCE_LIMIT = 30.0
+MAX_LINE = 64 * 1024
+MAX_EVENT = 256 * 1024
 
 
-def sse_events(lines):
-    """Yield ``(event, data)`` from an iterable of SSE lines (bytes or str)."""
-    event, data = "", []
+class StreamBroken(plex.PlexError):
+    """The stream broke a bound; it is dropped and reconnected."""
+
+    def __init__(self, message):
+        super().__init__("bounds", message)
+
+
+def sse_events(lines, max_line=MAX_LINE, max_event=MAX_EVENT):
+    """Yield ``(event, data)`` from an iterable of SSE lines (bytes or str).
+
+    Raises StreamBroken for a line longer than ``max_line`` (read lines
+    with ``readline(max_line + 1)``) or an event whose data is longer than
+    ``max_event``.
+    """
+    event, data, size = "", [], 0
     for raw in lines:
+        if len(raw) > max_line:
+            raise StreamBroken("line longer than %d bytes" % max_line)
         line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         line = line.rstrip("\r\n")
         if not line:
             if data:
                 yield event or "message", "\n".join(data)
-            event, data = "", []
+            event, data, size = "", [], 0
             continue
         if line.startswith(":"):
             continue
@@ -39,7 +59,20 @@ def sse_events(lines):
         if field == "event":
             event = value
         elif field == "data":
+            size += len(value) + 1
+            if size > max_event:
+                raise StreamBroken("event longer than %d bytes" % max_event)
             data.append(value)
+
+
+def stream_lines(answer, deadline, max_line=MAX_LINE, silence=SILENCE_LIMIT):
+    """Lines of an open stream; each must arrive within ``silence`` seconds of the last."""
+    while True:
+        deadline.extend(silence)
+        line = answer.readline(max_line + 1)
+        if not line:
+            return
+        yield line
 
 
 def play_notifications(data):
@@ -89,12 +122,13 @@ class NotificationStream(Source):
         self.follows = follows
 
     def session(self):
-        answer = self.client.open(PATH, timeout=SILENCE_LIMIT, accept="text/event-stream")
+        deadline = plex.Deadline(self.client.timeout)
+        answer = self.client.open(PATH, accept="text/event-stream", deadline=deadline)
         with answer:
             self.connected()
             self.trigger(WebhookEvent(received_at=self.clock(), source="notifications"))
             try:
-                for event, data in sse_events(answer):
+                for event, data in sse_events(stream_lines(answer, deadline)):
                     if event != "playing":
                         continue
                     for notification in play_notifications(data):
@@ -107,9 +141,16 @@ class NotificationStream(Source):
             except socket.timeout:
                 raise plex.PlexError("timeout", "no event and no ping for %gs; reconnecting"
                                      % SILENCE_LIMIT) from None
-            except OSError as err:
+            except (OSError, http.client.HTTPException) as err:
                 raise plex.PlexError("network", "stream broke: %s"
-                                     % (err.strerror or err)) from None
+                                     % (getattr(err, "strerror", None) or err)) from None
         if not self.stopping.is_set():
             raise plex.PlexError("network", "Plex closed the notification stream")
         return True
+
+    def failed(self, err):
+        if isinstance(err, StreamBroken):
+            self._failures.failed((err.kind, str(err)), self.clock(),
+                                  "notification stream dropped: %s; reconnecting" % err)
+        else:
+            super().failed(err)

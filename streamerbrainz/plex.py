@@ -8,9 +8,11 @@ retried) and a message that names no secret.
 import dataclasses
 import hashlib
 import http.client
+import io
 import socket
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ElementTree
@@ -19,6 +21,11 @@ from xml.parsers import expat
 from streamerbrainz import __version__
 
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# A sessions answer holds about 20 elements per session, 5 deep: these
+# bounds are thousands of sessions away, and keep a hostile answer small.
+MAX_ELEMENTS = 100000
+MAX_DEPTH = 64
+MAX_DIGITS = 18  # fits a 64-bit integer; no Plex number is longer
 # Stable per machine, as Plex asks of a client identifier.
 CLIENT_IDENTIFIER = "streamerbrainz-" + hashlib.sha1(socket.gethostname().encode()).hexdigest()[:20]
 
@@ -87,11 +94,26 @@ def artist_of(media_type, original_title, grandparent_title):
 
 
 def to_int(value, default=0):
-    """A whole number from a value Plex may send as text, a float or not at all."""
+    """A whole number from a value Plex may send as text, a float or not at all.
+
+    Anything of more than ``MAX_DIGITS`` digits gives ``default``: no
+    string of any length can raise.
+    """
+    if isinstance(value, int):
+        return int(value) if abs(value) < 10 ** MAX_DIGITS else default
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_DIGITS + 2:  # a sign and a decimal point
+            return default
+        if text.isascii() and text.isdigit():
+            return int(text) if len(text) <= MAX_DIGITS else default
     try:
-        return int(float(value))
+        number = int(float(value))
     except (TypeError, ValueError, OverflowError):
         return default
+    return number if abs(number) < 10 ** MAX_DIGITS else default
 
 
 class _Refused(Exception):
@@ -102,32 +124,148 @@ def _refuse(*args):
     raise _Refused()
 
 
-def parse_xml(data, what="Plex answer"):
-    """Parse an XML answer into an Element, refusing any DOCTYPE or ENTITY declaration.
+class BoundedParser:
+    """expat, refusing DOCTYPE and ENTITY declarations and bounding elements and depth.
 
-    Plex never sends one; refusing them stops entity-expansion and external
-    entity attacks, whatever the document's encoding. Raises PlexError
-    (``malformed``).
+    Plex never sends a declaration; refusing them stops entity-expansion and
+    external entity attacks, whatever the document's encoding. Subclasses
+    override ``start`` and ``end``; ``feed`` raises only PlexError
+    (``malformed``), naming the bound an answer broke.
     """
-    builder = ElementTree.TreeBuilder()
-    parser = expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = _refuse
-    parser.EntityDeclHandler = _refuse
-    parser.ExternalEntityRefHandler = _refuse
-    parser.buffer_text = True
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
+
+    def __init__(self, what="Plex answer", max_elements=MAX_ELEMENTS, max_depth=MAX_DEPTH):
+        self.what = what
+        self.max_elements = max_elements
+        self.max_depth = max_depth
+        self.elements = 0
+        self.depth = 0
+        self.refusal = None
+        parser = expat.ParserCreate()
+        parser.StartDoctypeDeclHandler = _refuse
+        parser.EntityDeclHandler = _refuse
+        parser.ExternalEntityRefHandler = _refuse
+        parser.buffer_text = True
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self.data
+        self._parser = parser
+
+    def _start(self, name, attrs):
+        self.elements += 1
+        self.depth += 1
+        if self.elements > self.max_elements:
+            self.refusal = "more than %d elements" % self.max_elements
+            raise _Refused()
+        if self.depth > self.max_depth:
+            self.refusal = "elements nested more than %d deep" % self.max_depth
+            raise _Refused()
+        self.start(name, attrs, self.depth)
+
+    def _end(self, name):
+        self.end(name, self.depth)
+        self.depth -= 1
+
+    def start(self, name, attrs, depth):
+        pass
+
+    def end(self, name, depth):
+        pass
+
+    def data(self, text):
+        pass
+
+    def feed(self, data, final=False):
+        try:
+            self._parser.Parse(data, final)
+        except _Refused:
+            if self.refusal:
+                raise PlexError("malformed", "%s holds %s; refused" % (self.what, self.refusal)) \
+                    from None
+            raise PlexError("malformed", "%s holds a DOCTYPE or ENTITY declaration; refused"
+                            % self.what) from None
+        except (expat.ExpatError, LookupError, ValueError, RecursionError) as err:
+            # LookupError, ValueError: an encoding expat does not know.
+            raise PlexError("malformed", "%s is not valid XML (%s)" % (self.what, err)) from None
+        if final and not self.elements:
+            raise PlexError("malformed", "%s is not valid XML (no element found)" % self.what)
+
+
+class _TreeParser(BoundedParser):
+    def __init__(self, what, max_elements):
+        super().__init__(what, max_elements)
+        self.builder = ElementTree.TreeBuilder()
+
+    def start(self, name, attrs, depth):
+        self.builder.start(name, attrs)
+
+    def end(self, name, depth):
+        self.builder.end(name)
+
+    def data(self, text):
+        self.builder.data(text)
+
+
+def parse_xml(data, what="Plex answer", max_elements=MAX_ELEMENTS):
+    """Parse an XML answer into an Element, within the bounds of ``BoundedParser``.
+
+    Raises PlexError (``malformed``).
+    """
+    parser = _TreeParser(what, max_elements)
+    parser.feed(data, True)
     try:
-        parser.Parse(data, True)
-        return builder.close()
-    except _Refused:
-        raise PlexError("malformed", "%s holds a DOCTYPE or ENTITY declaration; refused"
-                        % what) from None
-    except (expat.ExpatError, LookupError, ValueError, AssertionError) as err:
-        # LookupError, ValueError: an encoding expat does not know;
-        # AssertionError: TreeBuilder.close() on a document with no element.
-        raise PlexError("malformed", "%s is not valid XML (%s)" % (what, err)) from None
+        return parser.builder.close()
+    except AssertionError:
+        raise PlexError("malformed", "%s is not valid XML" % what) from None
+
+
+class SessionsParser(BoundedParser):
+    """Builds the Session list of a ``/status/sessions`` answer as it streams in.
+
+    Only the current item's attributes and its first ``Player`` are kept,
+    never the whole tree.
+    """
+
+    def __init__(self):
+        super().__init__("Plex answer")
+        self.sessions = []
+        self._item = None
+        self._player = None
+
+    def start(self, name, attrs, depth):
+        if depth == 1 and name != "MediaContainer":
+            raise PlexError("malformed", "Plex answer is not a MediaContainer (got <%s>)"
+                            % name[:40])
+        if depth == 2:
+            self._item, self._player = (name, attrs), None
+        elif depth == 3 and name == "Player" and self._player is None:
+            self._player = attrs
+
+    def end(self, name, depth):
+        if depth == 2 and self._player is not None:
+            self.sessions.append(session_from(self._item[0], self._item[1], self._player))
+        if depth == 2:
+            self._item = self._player = None
+
+
+def session_from(tag, item, player):
+    """A Session from one item's attributes and its Player's."""
+    get = item.get
+    media_type = get("type", "") or tag.lower()
+    return Session(
+        machine_id=player.get("machineIdentifier", ""),
+        player_title=player.get("title", "") or player.get("product", ""),
+        product=player.get("product", ""),
+        platform=player.get("platform", ""),
+        state=player.get("state", ""),
+        session_key=get("sessionKey", ""),
+        rating_key=get("ratingKey", ""),
+        media_type=media_type,
+        title=get("title", ""),
+        artist=artist_of(media_type, get("originalTitle", ""), get("grandparentTitle", "")),
+        album=get("parentTitle", ""),
+        duration_ms=max(0, to_int(get("duration"))),
+        view_offset_ms=max(0, to_int(get("viewOffset"))),
+    )
 
 
 def parse_sessions(data):
@@ -137,33 +275,9 @@ def parse_sessions(data):
     missing attributes become empty strings or zero. Raises PlexError
     (``malformed``) for anything that is not such a document.
     """
-    root = parse_xml(data)
-    if root.tag != "MediaContainer":
-        raise PlexError("malformed", "Plex answer is not a MediaContainer (got <%s>)"
-                        % root.tag[:40])
-    sessions = []
-    for item in root:
-        player = item.find("Player")
-        if player is None:
-            continue
-        get = item.attrib.get
-        media_type = get("type", "") or item.tag.lower()
-        sessions.append(Session(
-            machine_id=player.get("machineIdentifier", ""),
-            player_title=player.get("title", "") or player.get("product", ""),
-            product=player.get("product", ""),
-            platform=player.get("platform", ""),
-            state=player.get("state", ""),
-            session_key=get("sessionKey", ""),
-            rating_key=get("ratingKey", ""),
-            media_type=media_type,
-            title=get("title", ""),
-            artist=artist_of(media_type, get("originalTitle", ""), get("grandparentTitle", "")),
-            album=get("parentTitle", ""),
-            duration_ms=max(0, to_int(get("duration"))),
-            view_offset_ms=max(0, to_int(get("viewOffset"))),
-        ))
-    return sessions
+    parser = SessionsParser()
+    parser.feed(data, True)
+    return parser.sessions
 
 
 def _rank(values, value):
@@ -202,6 +316,72 @@ def current_by_player(sessions, preferred=None):
     return current
 
 
+class Deadline:
+    """One moment by which a whole answer (connect, head and body) must be in.
+
+    ``extend`` moves it on: a stream gives each of its events a bound of
+    its own.
+    """
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self.at = clock() + seconds
+
+    def remaining(self):
+        return self.at - self.clock()
+
+    def extend(self, seconds):
+        self.seconds = seconds
+        self.at = self.clock() + seconds
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reader whose every read waits only until the deadline."""
+
+    def __init__(self, sock, deadline):
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open while read
+        self._deadline = deadline
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        self._sock.settimeout(_left(self._deadline))
+        return self._raw.readinto(buffer)
+
+    def close(self):
+        self._raw.close()
+        super().close()
+
+
+def _left(deadline):
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise socket.timeout("deadline passed")
+    return remaining
+
+
+class _DeadlineSocket:
+    """A connected socket whose sends and reads all end by one deadline."""
+
+    def __init__(self, sock, registry):
+        self._sock = sock
+        self._registry = registry
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def sendall(self, data, *args):
+        self._sock.settimeout(_left(self._registry.deadline))
+        return self._sock.sendall(data, *args)
+
+    def makefile(self, mode="rb", *args, **kwargs):
+        return io.BufferedReader(_DeadlineReader(self._sock, self._registry.deadline))
+
+
 class _Connections:
     """Remembers the socket in use so another thread can cut it.
 
@@ -210,10 +390,11 @@ class _Connections:
     still be read (a notification stream is read for hours).
     """
 
-    def __init__(self):
+    def __init__(self, deadline=None):
         self.lock = threading.Lock()
         self.current = None
         self.aborted = False
+        self.deadline = deadline  # the request in flight's; set before each one
 
     def track(self, connection):
         with self.lock:
@@ -236,13 +417,18 @@ class _Connections:
 
 
 class _Tracked:
-    """Mixed into a connection class: tells ``registry`` its socket once connected."""
+    """Mixed into a connection class: tells ``registry`` its socket once connected.
+
+    Once connected, every send and read ends by ``registry.deadline``.
+    """
 
     registry = None
 
     def connect(self):
         super().connect()
         self.registry.track(self)
+        if self.registry.deadline is not None:
+            self.sock = _DeadlineSocket(self.sock, self.registry)
 
 
 class _TrackingHandler(urllib.request.AbstractHTTPHandler):
@@ -262,6 +448,14 @@ class _TrackingHandler(urllib.request.AbstractHTTPHandler):
 
     def https_open(self, req):
         return self.do_open(self.https_class, req, context=self.context)
+
+
+def deadline_opener(deadline, context=None):
+    """A ``direct_opener`` whose requests all end (connect, head and body) by ``deadline``.
+
+    Open with ``timeout=deadline.remaining()`` and read with ``read_within``.
+    """
+    return direct_opener(_TrackingHandler(_Connections(deadline), context))
 
 
 def direct_opener(*handlers):
@@ -307,34 +501,33 @@ class PlexClient:
             headers["X-Plex-Token"] = self.token
         return headers
 
-    def get(self, path, timeout=None):
-        """GET ``path`` and return the body bytes, or raise PlexError."""
-        timeout = self.timeout if timeout is None else timeout
-        with self.open(path, timeout) as answer:
-            try:
-                body = read_capped(answer, MAX_ANSWER_BYTES)
-            except socket.timeout:
-                raise PlexError("timeout", "%s did not answer in time (timeout %gs)"
-                                % (self.name, self.timeout)) from None
-            except (OSError, http.client.HTTPException) as err:
-                raise PlexError("network", "connection to %s failed: %s"
-                                % (self.name, _describe(err))) from None
+    def get(self, path, timeout=None, limit=MAX_ANSWER_BYTES):
+        """GET ``path`` and return the body bytes, or raise PlexError.
+
+        ``timeout`` bounds the whole answer, connect to last byte.
+        """
+        deadline = Deadline(self.timeout if timeout is None else timeout)
+        with self.open(path, deadline=deadline) as answer:
+            body = read_within(answer, limit, deadline, self.name)
         if body is None:
-            raise PlexError("malformed", "%s answer is larger than %d MiB; refused"
-                            % (self.name, MAX_ANSWER_BYTES // (1024 * 1024)))
+            raise PlexError("malformed", "%s answer is larger than %s; refused"
+                            % (self.name, _size(limit)))
         return body
 
-    def open(self, path, timeout=None, accept="application/xml", headers=None):
+    def open(self, path, timeout=None, accept="application/xml", headers=None, deadline=None):
         """GET ``path`` and return the open answer (a file object), or raise PlexError.
 
-        ``timeout`` applies to connecting and to every read after that.
+        ``deadline`` (else one of ``timeout`` seconds) bounds connecting, the
+        head and every read after that; ``deadline.extend`` moves it on.
         """
         all_headers = self.headers(accept)
         all_headers.update(headers or {})
         request = urllib.request.Request(self.base_url + path, headers=all_headers)
-        timeout = self.timeout if timeout is None else timeout
+        if deadline is None:
+            deadline = Deadline(self.timeout if timeout is None else timeout)
+        self._connections.deadline = deadline
         try:
-            return self._opener.open(request, timeout=timeout)
+            return self._opener.open(request, timeout=max(0.001, deadline.remaining()))
         except urllib.error.HTTPError as err:
             err.close()
             if err.code in (401, 403):
@@ -347,13 +540,11 @@ class PlexClient:
             if isinstance(reason, ssl.SSLCertVerificationError):
                 raise certificate_error(self.name, reason) from None
             if isinstance(reason, socket.timeout):
-                raise PlexError("timeout", "%s did not answer in time (timeout %gs)"
-                                % (self.name, self.timeout)) from None
+                raise too_slow(self.name, deadline) from None
             raise PlexError("network", "cannot reach %s: %s"
                             % (self.name, _describe(reason))) from None
         except socket.timeout:
-            raise PlexError("timeout", "%s did not answer in time (timeout %gs)"
-                                % (self.name, self.timeout)) from None
+            raise too_slow(self.name, deadline) from None
         except (OSError, http.client.HTTPException) as err:
             if self._connections.aborted:
                 raise PlexError("network", "request aborted by shutdown") from None
@@ -361,8 +552,15 @@ class PlexClient:
                             % (self.name, _describe(err))) from None
 
     def sessions(self, timeout=None):
-        """Return the list of Session now playing."""
-        return parse_sessions(self.get("/status/sessions", timeout))
+        """Return the list of Session now playing, parsed as the answer streams in."""
+        deadline = Deadline(self.timeout if timeout is None else timeout)
+        parser = SessionsParser()
+        with self.open("/status/sessions", deadline=deadline) as answer:
+            if read_within(answer, MAX_ANSWER_BYTES, deadline, self.name, parser.feed) is None:
+                raise PlexError("malformed", "%s answer is larger than %s; refused"
+                                % (self.name, _size(MAX_ANSWER_BYTES)))
+        parser.feed(b"", True)
+        return parser.sessions
 
     def abort(self):
         """Cut the request in flight (if any) and refuse new ones."""
@@ -379,21 +577,79 @@ def certificate_error(name, err):
                      % (name, reason))
 
 
-def read_capped(answer, limit):
-    """Read a whole answer in chunks; None when it is longer than ``limit``.
+def too_slow(name, deadline, hint="-plex-timeout"):
+    """The PlexError for an answer not complete by its deadline."""
+    return PlexError("timeout", "%s answer too slow: not complete within %gs%s"
+                     % (name, deadline.seconds, " (%s)" % hint if hint else ""))
 
-    One ``read(limit + 1)`` would make some Python versions allocate (and
-    keep) a buffer of the full limit for every answer.
+
+def read_within(answer, limit, deadline, name="Plex", sink=None, hint="-plex-timeout"):
+    """Read a whole answer by ``deadline``; None when it is longer than ``limit``.
+
+    With ``sink``, each chunk goes to it (and b"" is returned) instead of
+    being kept. An answer from ``PlexClient`` or ``deadline_opener`` cannot
+    outlive the deadline; any other is checked between reads. Raises
+    PlexError (``timeout`` or ``network``).
     """
     chunks, total = [], 0
-    while True:
-        chunk = answer.read(min(65536, limit + 1 - total))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            return None
+    try:
+        while True:
+            if deadline.remaining() <= 0:
+                raise socket.timeout()
+            # One read(limit + 1) would make some Python versions allocate
+            # (and keep) a buffer of the full limit for every answer.
+            chunk = answer.read(min(65536, limit + 1 - total))
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if total > limit:
+                return None
+            if sink is None:
+                chunks.append(chunk)
+            else:
+                sink(chunk)
+    except socket.timeout:
+        raise too_slow(name, deadline, hint) from None
+    except (OSError, http.client.HTTPException) as err:
+        raise PlexError("network", "connection to %s failed: %s"
+                        % (name, _describe(err))) from None
+
+
+def get_within(request, limit, seconds, name, hint="", context=None):
+    """GET ``request`` (a URL or a Request) whole within ``seconds``, no more than ``limit`` bytes.
+
+    Returns the body, or None when it is longer than ``limit``. Raises
+    PlexError: ``timeout`` (``<name> answer too slow ...``), ``http`` (with
+    the status) or ``network``.
+    """
+    deadline = Deadline(seconds)
+    try:
+        with deadline_opener(deadline, context).open(request, timeout=seconds) as answer:
+            return read_within(answer, limit, deadline, name, hint=hint)
+    except urllib.error.HTTPError as err:
+        err.close()
+        raise PlexError("http", "%s answered %d %s" % (name, err.code, err.reason),
+                        err.code) from None
+    except urllib.error.URLError as err:
+        if isinstance(err.reason, socket.timeout):
+            raise too_slow(name, deadline, hint) from None
+        raise PlexError("network", "cannot reach %s: %s" % (name, _describe(err.reason))) \
+            from None
+    except socket.timeout:
+        raise too_slow(name, deadline, hint) from None
+    except (OSError, http.client.HTTPException) as err:
+        raise PlexError("network", "connection to %s failed: %s" % (name, _describe(err))) \
+            from None
+
+
+def read_capped(answer, limit):
+    """Read a whole answer in chunks, bounded only by the answer's own timeouts."""
+    return read_within(answer, limit, Deadline(float("inf")))
+
+
+def _size(limit):
+    mib = limit / (1024 * 1024)
+    return "%g MiB" % mib if mib >= 1 else "%d KiB" % (limit // 1024)
 
 
 def _describe(err):

@@ -5,6 +5,8 @@ and long-polls ``/player/timeline/poll``: the answer comes back within about
 a second, or at once when something changed. The music timeline's state is
 that player's state. Its ``machineIdentifier`` names the *server* the music
 comes from, so the player's identity comes from ``/resources`` instead.
+Each poll's whole answer must come within ``POLL_TIMEOUT``, and two polls
+start at least ``MIN_POLL_INTERVAL`` apart, however fast Plexamp answers.
 """
 
 import dataclasses
@@ -17,7 +19,15 @@ from streamerbrainz.sources import Source
 log = get_logger("plexamp")
 
 POLL_PATH = "/player/timeline/poll?wait=1&includeMetadata=1&type=music&commandID=%d"
-POLL_TIMEOUT = 5.0
+POLL_TIMEOUT = 5.0  # the whole answer: the 1 s long poll and room to spare
+MIN_POLL_INTERVAL = 0.5  # at most two polls a second, however fast Plexamp answers
+MAX_ANSWER_BYTES = 1024 * 1024  # a timeline is a few KiB
+MAX_ELEMENTS = 10000
+
+
+def poll_wait(started, now, interval=MIN_POLL_INTERVAL):
+    """Seconds to wait before the next poll, when the last one started at ``started``."""
+    return max(0.0, min(interval, started + interval - now))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +45,7 @@ class Timeline:
 
 def parse_resources(data):
     """``(machine_id, title, product)`` of the player from ``/resources``."""
-    root = plex.parse_xml(data, "Plexamp /resources")
+    root = plex.parse_xml(data, "Plexamp /resources", MAX_ELEMENTS)
     player = root if root.tag == "Player" else root.find("Player")
     if player is None or not player.get("machineIdentifier"):
         raise plex.PlexError("malformed", "Plexamp /resources names no player")
@@ -44,7 +54,7 @@ def parse_resources(data):
 
 def parse_timeline(data):
     """The music Timeline of a poll answer (stopped when there is none)."""
-    root = plex.parse_xml(data, "Plexamp timeline")
+    root = plex.parse_xml(data, "Plexamp timeline", MAX_ELEMENTS)
     for element in root.iter("Timeline"):
         if element.get("type") != "music":
             continue
@@ -79,7 +89,8 @@ class PlexampPoller(Source):
 
     def session(self):
         if self.identity is None:
-            self.identity = parse_resources(self.client.get("/resources"))
+            self.identity = parse_resources(self.client.get("/resources",
+                                                            limit=MAX_ANSWER_BYTES))
             machine_id, title, product = self.identity
             if not self.follows(machine_id):
                 log.warn("Plexamp's player is not followed: add it to -plex-machine-id",
@@ -88,17 +99,8 @@ class PlexampPoller(Source):
         self.connected(machine_id=machine_id, player=title)
         headers = {"X-Plex-Target-Client-Identifier": machine_id}
         while not self.stopping.is_set():
-            self.command_id += 1
-            with self.client.open(POLL_PATH % self.command_id, POLL_TIMEOUT,
-                                  headers=headers) as answer:
-                try:
-                    data = plex.read_capped(answer, plex.MAX_ANSWER_BYTES)
-                except OSError as err:
-                    raise plex.PlexError("network", "poll broke: %s"
-                                         % (err.strerror or err)) from None
-            if data is None:
-                raise plex.PlexError("malformed", "Plexamp timeline is too large; refused")
-            timeline = parse_timeline(data)
+            started = self.clock()
+            timeline = self.poll(headers)
             key = (timeline.state, timeline.rating_key)
             if key != self._last and self.follows(machine_id):
                 self._last = key
@@ -111,4 +113,18 @@ class PlexampPoller(Source):
                     duration_ms=timeline.duration_ms, reported_state=timeline.state,
                     position_ms=timeline.position_ms, media_type="track",
                     received_at=self.clock(), source="plexamp"))
+            if self.stopping.wait(poll_wait(started, self.clock())):
+                break
         return True
+
+    def poll(self, headers):
+        """One long poll's Timeline; raises PlexError."""
+        self.command_id += 1
+        deadline = plex.Deadline(POLL_TIMEOUT)
+        with self.client.open(POLL_PATH % self.command_id, headers=headers,
+                              deadline=deadline) as answer:
+            data = plex.read_within(answer, MAX_ANSWER_BYTES, deadline, "Plexamp",
+                                    hint="")
+        if data is None:
+            raise plex.PlexError("malformed", "Plexamp timeline is too large; refused")
+        return parse_timeline(data)

@@ -60,6 +60,9 @@ class SessionFetcher:
         self._found = {}
         self._failures = FailureLog(log)
         self._stopping = threading.Event()
+        # Written by the fetcher thread only, read by /healthz: when the fetch
+        # in flight started (monotonic), or None.
+        self.fetch_started = None
         self._thread = threading.Thread(target=self._run, name="sessions", daemon=True)
 
     def start(self):
@@ -188,29 +191,54 @@ class SessionFetcher:
             log.debug("player forgotten", machine_id=machine_id, player=state.player,
                       stopped_s=int(wall - state.updated_at), players=len(self.states))
 
+    def fetch_progress(self):
+        """``(in progress, seconds it has run)`` of the fetch in flight, for ``/healthz``."""
+        started = self.fetch_started
+        if started is None:
+            return False, 0.0
+        return True, max(0.0, self.clock() - started)
+
     def fetch(self):
         """Ask Plex for the sessions, retrying transient failures until the deadline.
 
         Returns None when there is no Plex server to ask. A rejected token
         (401, 403) is never retried: one request per trigger, no storm.
+        Each request's whole answer is bounded by the client's timeout, and
+        the fetch with its retries by three times that.
         """
         if self.client is None:
             return None
+        self.fetch_started = self.clock()
+        try:
+            return self._fetch()
+        finally:
+            self.fetch_started = None
+
+    def _fetch(self):
         self._last_fetch_at = self.clock()
         deadline = self.clock() + self.deadline
         delay = FIRST_RETRY_DELAY
+        tries = 0
         while True:
             remaining = deadline - self.clock()
+            tries += 1
             try:
                 return self.client.sessions(timeout=max(0.1, min(self.client.timeout, remaining)))
             except plex.PlexError as err:
                 remaining = deadline - self.clock()
                 if not err.retryable or self._stopping.is_set() or remaining <= delay:
-                    raise
+                    raise self._final(err, tries) from None
                 log.debug("Plex fetch failed; retrying", error=str(err), retry_in_s=delay)
                 if self._stopping.wait(delay):
                     raise
                 delay = min(delay * 2, MAX_RETRY_DELAY)
+
+    def _final(self, err, tries):
+        """The error a fetch ends with; a timeout names the whole fetch's deadline."""
+        if err.kind != "timeout" or tries < 2:
+            return err
+        return plex.PlexError("timeout", "Plex answer too slow: no whole answer in %d tries "
+                              "within %gs (three times -plex-timeout)" % (tries, self.deadline))
 
     def _log_found(self, session, announce):
         """INFO when a webhook named the player or the session changed, else DEBUG."""

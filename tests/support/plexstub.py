@@ -5,6 +5,9 @@ the ``X-Plex-Token`` header like PMS (401 with PMS's 91-byte HTML body),
 records every request, counts session fetches and how many overlap (a
 request is in flight from its arrival until its answer starts), and can
 misbehave on demand (slow, 500, 401, malformed XML, hang, hang up).
+``set_route`` hands a path to a raw responder (``trickle``, ``streamed``,
+``endless_stream``) that writes whatever a hostile server would, before any
+token check.
 Everything binds to 127.0.0.1 on a free port; with a ``tls_context`` it
 speaks https, as a server set to "Secure connections: Required" does.
 """
@@ -64,6 +67,64 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def _head(handler, content_type, length=None):
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode() + b"\r\n")
+    if length is not None:
+        handler.wfile.write(b"Content-Length: %d\r\n" % length)
+    handler.wfile.write(b"Connection: close\r\n\r\n")
+    handler.wfile.flush()
+
+
+def instant(body, content_type="text/xml"):
+    """A responder sending ``body`` at once, whatever the request asked."""
+    def respond(handler, stopping):
+        _head(handler, content_type, len(body))
+        handler.wfile.write(body)
+    return respond
+
+
+def trickle(body, interval=0.2):
+    """A responder sending head and ``body`` one byte every ``interval`` seconds."""
+    def respond(handler, stopping):
+        data = (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n"
+                b"Connection: close\r\n\r\n" % len(body)) + body
+        for i in range(len(data)):
+            if stopping.wait(interval):
+                return
+            handler.wfile.write(data[i:i + 1])
+            handler.wfile.flush()
+    return respond
+
+
+def streamed(head, piece, tail, size, content_type="text/xml"):
+    """A responder sending ``head``, then ``piece`` repeated to ``size`` bytes, then ``tail``."""
+    count = max(0, (size - len(head) - len(tail)) // len(piece))
+
+    def respond(handler, stopping):
+        _head(handler, content_type, len(head) + count * len(piece) + len(tail))
+        handler.wfile.write(head)
+        block = piece * max(1, 65536 // len(piece))
+        per_block = max(1, 65536 // len(piece))
+        left = count
+        while left and not stopping.is_set():
+            n = min(per_block, left)
+            handler.wfile.write(block if n == per_block else piece * n)
+            left -= n
+        handler.wfile.write(tail)
+    return respond
+
+
+def endless_stream(piece, start=b""):
+    """A responder for an SSE stream sending ``start``, then ``piece`` until the client leaves."""
+    def respond(handler, stopping):
+        _head(handler, "text/event-stream")
+        handler.wfile.write(start)
+        block = piece * max(1, 65536 // len(piece))
+        while not stopping.is_set():
+            handler.wfile.write(block)
+    return respond
+
+
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -88,6 +149,7 @@ class PlexStub:
         self._delay = 0.0
         self._fault = None
         self._fail_next = collections.deque()
+        self._routes = {}
         self._stopping = threading.Event()
         self.requests = []
         self.count = 0
@@ -158,6 +220,18 @@ class PlexStub:
         with self._lock:
             self._fault = kind
 
+    def set_route(self, path, responder):
+        """Answer ``path`` with ``responder(handler, stopping)`` from now on; None removes it."""
+        with self._lock:
+            if responder is None:
+                self._routes.pop(path, None)
+            else:
+                self._routes[path] = responder
+
+    def requests_to(self, path):
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
     def fail_next(self, n, kind):
         """Fail only the next ``n`` session requests with ``kind``, then recover."""
         if kind not in FAULTS or kind is None:
@@ -194,6 +268,11 @@ class PlexStub:
     def _handle(self, handler):
         path, _, _ = handler.path.partition("?")
         with self._lock:
+            responder = self._routes.get(path)
+        if responder is not None:
+            self._raw(handler, path, responder)
+            return
+        with self._lock:
             self.requests.append(Request(handler.command, path, handler.path,
                                          dict(handler.headers.items()), time.monotonic()))
             sessions = path == "/status/sessions"
@@ -212,6 +291,17 @@ class PlexStub:
             self._answer(handler, path, sessions, delay, fault, body)
         finally:
             self._done(handler)
+
+    def _raw(self, handler, path, responder):
+        with self._lock:
+            self.requests.append(Request(handler.command, path, handler.path,
+                                         dict(handler.headers.items()), time.monotonic()))
+            self._lock.notify_all()
+        handler.close_connection = True
+        try:
+            responder(handler, self._stopping)
+        except (OSError, ValueError):
+            pass  # the client left, as it should
 
     def _done(self, handler):
         """The request is answered (or abandoned): it is no longer in flight."""
