@@ -40,6 +40,13 @@ Measurements (``--only`` takes these names, comma-separated):
   hooks    webhook POST (and the state line) -> an -on-change hook's first
            action (a /bin/sh script writing to a FIFO the bench reads), against
            the bench spawning the same hook with subprocess.Popen
+  hostile  30 s (8 s with --quick) of the worst attacks at once (1 MiB bodies to
+           unknown and webhook paths, 8 MiB bodies of multipart boundaries,
+           requests without a version, heads waiting for 100 Continue, uploads
+           at a trickle, ambiguous framing, 200 refused source addresses) beside
+           10 real webhooks a second: peak RSS against a bare interpreter, CPU
+           per second, the real webhooks' p50/p99 and non-200 count, and the CPU
+           of one boundary body on a quiet daemon against a real webhook's
 
 The stand-ins come from tests/support/ (plexstub.py; sources.py for the
 notification stream and Plexamp), the same ones the end-to-end tests use.
@@ -69,12 +76,12 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from bench import support  # noqa: E402
+from bench import hostile, support  # noqa: E402
 from bench.support import (FOREIGN_MACHINE_ID, MACHINE_ID, SESSIONS_XML, TOKEN,  # noqa: E402
                            median, percentile)
 
 MEASUREMENTS = ("latency", "burst", "rss", "startup", "idle", "soak", "slowloris", "sources",
-                "hooks")
+                "hooks", "hostile")
 
 PASS, MISS, INFO, ERROR = "PASS", "MISS", "info", "ERROR"
 
@@ -1557,7 +1564,9 @@ def main(argv=None):
     measures = {"latency": measure_latency, "burst": measure_burst, "rss": measure_rss,
                 "startup": measure_startup, "idle": measure_idle, "soak": measure_soak,
                 "slowloris": measure_slowloris, "sources": measure_sources,
-                "hooks": measure_hooks}
+                "hooks": measure_hooks,
+                "hostile": lambda ctx: hostile.measure_hostile(ctx, stop_daemon, verdict, ms,
+                                                               INFO)}
     tmpdir = tempfile.mkdtemp(prefix="sbz-bench-")
     ctx = None
     try:

@@ -189,7 +189,7 @@ class _Pending:
     """A connection the accept thread reads until its request is whole."""
 
     __slots__ = ("sock", "address", "started", "deadline", "check_at", "head_bytes", "head",
-                 "body", "reserved", "body_started", "served", "stalled")
+                 "early", "body", "filled", "reserved", "body_started", "served", "stalled")
 
     def __init__(self, sock, address, now, served=0):
         self.sock = sock
@@ -199,21 +199,23 @@ class _Pending:
         self.check_at = self.deadline
         self.head_bytes = bytearray()
         self.head = None
-        self.body = bytearray()
+        self.early = b""  # body bytes that came with the head
+        self.body = None  # allocated whole once the budget allows
+        self.filled = 0
         self.reserved = 0
         self.body_started = 0.0
         self.served = served
         self.stalled = False
 
     def received(self):
-        return len(self.head_bytes) + len(self.body)
+        return len(self.head_bytes) + len(self.early) + self.filled
 
     def rate(self, now):
         return self.received() / max(now - self.started, 1e-3)
 
     def body_due(self):
         """When the body must have more than it has now, at ``MIN_BODY_RATE``."""
-        return self.body_started + BODY_GRACE + len(self.body) / MIN_BODY_RATE
+        return self.body_started + BODY_GRACE + self.filled / MIN_BODY_RATE
 
 
 class _Lingering:
@@ -391,60 +393,80 @@ class BoundedServer:
         pending = self._waiting.get(sock)
         if pending is None:
             return
-        size = RECV_SIZE
-        if pending.head is not None:
-            size = min(size, pending.head.length - len(pending.body))
         try:
-            data = sock.recv(size)
+            if pending.body is not None:
+                count = sock.recv_into(memoryview(pending.body)[pending.filled:])
+                data = None
+            else:
+                data = sock.recv(RECV_SIZE)
+                count = len(data)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
-        if not data:  # the client went away, or is done sending
+            count = 0
+        if not count:  # the client went away, or is done sending
             if pending.head is not None:
                 self._refuse(pending, 400, "truncated body: %d of %d bytes arrived"
-                             % (len(pending.body), pending.head.length))
+                             % (pending.filled, pending.head.length))
             else:
                 self._drop(sock)
             return
-        self._take(pending, data)
+        if data is None:
+            pending.filled += count
+            if pending.filled >= pending.head.length:
+                self._dispatch(pending)
+        else:
+            self._take(pending, data)
 
     def _take(self, pending, data):
-        """Add bytes a connection sent; check its head once whole; dispatch once whole."""
+        """Add head bytes a connection sent; check the head once whole; then start the body."""
         now = time.monotonic()
         self._reserve(pending, len(data))
-        if pending.head is None:
-            pending.head_bytes += data
-            try:
-                head = read_head(pending.head_bytes, self.max_body)
-                if head is not None:
-                    refusal = self.screen(head, pending.address)
-                    if refusal is not None:
-                        raise refusal
-            except Refusal as refusal:
-                self._refuse(pending, refusal.status, refusal.message, refusal.headers)
-                return
-            if head is None:
-                return
-            rest = pending.head_bytes[head.size:]
-            del pending.head_bytes[head.size:]
-            pending.head = head
-            pending.body_started = now
-            pending.body += rest[:head.length]
-            extra = bytes(rest[head.length:])
-            if extra:
-                # Pipelined bytes of a next request: not served; the answer says close.
-                pending.served = MAX_REQUESTS_PER_CONNECTION
-            if len(pending.body) < head.length:
-                if head.expect_continue:
-                    self._send(pending.sock, _CONTINUE)
-                self._schedule(pending, min(pending.deadline, pending.body_due()))
-        else:
-            pending.body += data
-        if pending.head is not None and len(pending.body) >= pending.head.length:
+        pending.head_bytes += data
+        try:
+            head = read_head(pending.head_bytes, self.max_body)
+            if head is not None:
+                refusal = self.screen(head, pending.address)
+                if refusal is not None:
+                    raise refusal
+        except Refusal as refusal:
+            self._refuse(pending, refusal.status, refusal.message, refusal.headers)
+            return
+        if head is None:
+            if self._used() > self.max_preread:
+                self._make_room(pending, 0, now)
+            return
+        pending.early = bytes(pending.head_bytes[head.size:])
+        del pending.head_bytes[head.size:]
+        pending.head = head
+        if len(pending.early) > head.length:
+            # Pipelined bytes of a next request: not served; the answer says close.
+            pending.served = MAX_REQUESTS_PER_CONNECTION
+        if not head.length:
             self._dispatch(pending)
-        elif pending.sock in self._waiting and not pending.stalled:
-            self._make_room(pending, now)
+        elif self._make_room(pending, head.length, now):
+            self._start_body(pending, now)
+        elif pending.sock in self._waiting:
+            pending.stalled = True
+            self._selector.unregister(pending.sock)
+            self._stalled.append(pending)
+
+    def _start_body(self, pending, now):
+        """Reserve and allocate the whole body once; take what came with the head."""
+        head = pending.head
+        self._reserve(pending, head.length)
+        pending.body = bytearray(head.length)
+        early = pending.early[:head.length]
+        pending.body[:len(early)] = early
+        pending.filled = len(early)
+        pending.early = b""
+        pending.body_started = now
+        if pending.filled >= head.length:
+            self._dispatch(pending)
+            return
+        if head.expect_continue:
+            self._send(pending.sock, _CONTINUE)
+        self._schedule(pending, min(pending.deadline, pending.body_due()))
 
     def _reserve(self, pending, count):
         if count > 0:
@@ -459,48 +481,53 @@ class BoundedServer:
         with self._lock:
             return self._reserved + self._held
 
-    def _make_room(self, pending, now):
-        """Keep read-ahead memory under the budget.
+    def _fits(self, count):
+        return self._used() + count <= self.max_preread
+
+    def _make_room(self, pending, count, now):
+        """Whether ``count`` more bytes fit in the read-ahead budget, after making room.
 
         Slow connections give way first (503), the slowest first. Then, if
-        workers hold bodies, ``pending`` waits until they are done; if not,
-        nothing would free memory by itself, so the others give way.
+        workers hold bodies, the answer is no: ``pending`` waits until they
+        are done. If not, nothing would free memory by itself, so the
+        largest give way, ``pending`` included.
         """
-        if self._used() <= self.max_preread:
-            return
+        if self._fits(count):
+            return True
         others = sorted((p for p in self._waiting.values() if p is not pending and p.reserved),
                         key=lambda p: p.rate(now))
-        slow = [p for p in others if now - p.started >= BODY_GRACE and p.rate(now) < SLOW_RATE]
-        for victim in slow:
-            self._shed(victim)
-            if self._used() <= self.max_preread:
-                return
+        for victim in others:
+            if now - victim.started >= BODY_GRACE and victim.rate(now) < SLOW_RATE:
+                self._shed(victim)
+                if self._fits(count):
+                    return True
         with self._lock:
             held = self._held
-        if not held:
-            for victim in others:
-                if victim.sock in self._waiting:
-                    self._shed(victim)
-                if self._used() <= self.max_preread:
-                    return
-            return
-        pending.stalled = True
-        self._selector.unregister(pending.sock)
-        self._stalled.append(pending)
+        if held:
+            return False
+        largest = sorted((p for p in self._waiting.values() if p.reserved),
+                         key=lambda p: p.reserved + (count if p is pending else 0), reverse=True)
+        for victim in largest:
+            self._shed(victim)
+            if victim is pending:
+                return False
+            if self._fits(count):
+                return True
+        return True
 
     def _resume_stalled(self):
-        """Read from stalled connections again, in order, while memory allows."""
+        """Start the bodies of stalled connections, in order, as far as memory allows."""
+        now = time.monotonic()
         for _ in range(len(self._stalled)):
-            if self._used() > self.max_preread:
-                return
             pending = self._stalled.popleft()
             if self._waiting.get(pending.sock) is not pending:
                 continue
+            if not self._fits(pending.head.length):
+                self._stalled.append(pending)
+                continue
             pending.stalled = False
-            if pending.head is not None:  # the body's rate counts from now
-                pending.body_started = time.monotonic() - len(pending.body) / MIN_BODY_RATE
-                self._schedule(pending, min(pending.deadline, pending.body_due()))
             self._selector.register(pending.sock, selectors.EVENT_READ, "conn")
+            self._start_body(pending, now)
 
     def _shed(self, pending):
         self._refuse(pending, 503, "server is busy", [("Retry-After", "1")])
@@ -549,7 +576,9 @@ class BoundedServer:
             return
         self._release(pending)
         # The heap and the stalled queue may still hold ``pending`` for a while.
-        pending.head_bytes = pending.body = None
+        pending.head_bytes = bytearray()
+        pending.body = None
+        pending.early = b""
         if not pending.stalled:
             self._selector.unregister(pending.sock)
         pending.stalled = False
@@ -594,7 +623,7 @@ class BoundedServer:
 
     def _dispatch(self, pending):
         """Hand a whole request to a worker, or answer 503 when all are busy."""
-        head_bytes, body = bytes(pending.head_bytes), pending.body
+        head_bytes, body = bytes(pending.head_bytes), pending.body or b""
         self._forget(pending)
         size = len(head_bytes) + len(body)
         with self._lock:

@@ -190,12 +190,14 @@ class SlowUploadTests(HostileCase):
         stalled = self.open(40, head(length=4 * MIB) + b"{\"event\":")
         for _ in range(5):
             self.assert_real_webhook_answered()
-        # Under MIN_BODY_RATE after the grace: 408, long before the 10 s deadline.
+        # Under MIN_BODY_RATE after the grace: 408, long before the 10 s deadline;
+        # those that could not reserve their 4 MiB gave way at once (503).
         for sock in stalled:
             sock.settimeout(8)
         statuses = [read_status(sock) for sock in stalled]
-        self.assertEqual(set(statuses), {408})
-        self.daemon.wait_for_lines("request refused status=408", 40)
+        self.assertLessEqual(set(statuses), {408, 503}, statuses)
+        self.assertIn(408, statuses)
+        self.daemon.wait_for_lines("request refused status=408", statuses.count(408))
         self.assert_within_budget(cpu_limit=3)
 
 
