@@ -5,6 +5,7 @@ boolean flag alone means true. Exit status: 0 for success, 1 for a runtime
 failure, 2 for a usage or configuration error (one line on stderr).
 """
 
+import errno
 import os
 import sys
 
@@ -83,6 +84,49 @@ def usage():
     return "\n".join(lines) + "\n"
 
 
+def write_output(text, out=None):
+    """Write a command's listing; return EXIT_OK, or EXIT_FAILURE with one line on stderr.
+
+    A full disk or a closed standard output ends in that line, not a
+    traceback; a reader that went away (``| head``) ends quietly.
+    """
+    stdout = out is None
+    out = sys.stdout if stdout else out
+    try:
+        if out is None:
+            raise OSError(errno.EBADF, "standard output is closed")
+        out.write(text)
+        out.flush()
+    except OSError as err:
+        if stdout:
+            _discard_stdout()
+        if err.errno != errno.EPIPE:
+            print("streamerbrainz: cannot write the output: %s" % (err.strerror or err),
+                  file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _discard_stdout():
+    """Point standard output at /dev/null, so the flush at exit cannot fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def warn_unknown_environment(environ):
+    """One WARN for each ``STREAMERBRAINZ_*`` variable that is no flag (a typo is no setting)."""
+    logger = log.get_logger("config")
+    for name, closest in config.unknown_environment(environ):
+        fields = {"variable": name}
+        if closest:
+            fields["closest"] = closest
+        logger.warn("unknown environment variable ignored", **fields)
+
+
 def main(argv=None, environ=None):
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
@@ -102,6 +146,7 @@ def main(argv=None, environ=None):
     log.setup(cfg.log_level, environ=environ)
     log.add_secret(cfg.plex_token)
     log.add_secret(cfg.webhooks_secret)
+    warn_unknown_environment(environ)
     if command == "players":
         from streamerbrainz import players
         return players.main(cfg)

@@ -7,12 +7,16 @@ with one line that names the flag and the fix.
 """
 
 import dataclasses
+import difflib
 import ipaddress
+import math
 import os
+import re
 import shlex
+import stat
 import urllib.parse
 
-from streamerbrainz.log import LEVELS
+from streamerbrainz.log import LEVELS, escape_char
 
 
 class ConfigError(Exception):
@@ -26,6 +30,8 @@ class Flag:
     help: str
     kind: str = "str"  # str, int, float, bool, list (repeatable, comma-separated) or urls
     metavar: str = ""
+    bounds: tuple = ()  # int and float: (lowest, highest); 0 also allowed when off_at_zero
+    off_at_zero: bool = False
 
     @property
     def env(self):
@@ -34,7 +40,7 @@ class Flag:
 
 FLAGS = (
     Flag("webhooks-port", 3001, "HTTP listener port; 0 picks a free one (the log says which)",
-         "int", "PORT"),
+         "int", "PORT", (0, 65535)),
     Flag("webhooks-bind", "0.0.0.0",
          "address to listen on (127.0.0.1 behind a reverse proxy, :: for IPv6)", metavar="ADDR"),
     Flag("webhooks-secret-file", "",
@@ -56,11 +62,13 @@ FLAGS = (
     Flag("plex-machine-id", (),
          "player machineIdentifier to follow; repeat or comma-separate for several; "
          "empty follows every player", "list", "ID"),
-    Flag("plex-timeout", 5.0, "seconds to wait for one answer from Plex", "float", "SECONDS"),
+    Flag("plex-timeout", 5.0, "seconds to wait for one answer from Plex", "float", "SECONDS",
+         (0.1, 300)),
     Flag("plex-notifications", False,
          "follow Plex's notification stream (no Plex Pass needed)", "bool"),
     Flag("plex-poll-interval", 0.0,
-         "also ask Plex every SECONDS when nothing else did (0: off)", "float", "SECONDS"),
+         "also ask Plex every SECONDS when nothing else did (0: off)", "float", "SECONDS",
+         (1, 86400), off_at_zero=True),
     Flag("plexamp-url", "",
          "long-poll the local Plexamp player's timeline, e.g. http://127.0.0.1:32500 "
          "(no token needed)", metavar="URL"),
@@ -73,12 +81,12 @@ FLAGS = (
     Flag("on-active", "", "command to run once something plays again after idle",
          metavar="CMD"),
     Flag("idle-after", 300.0, "seconds without playing before -on-idle runs", "float",
-         "SECONDS"),
+         "SECONDS", (0.1, 86400)),
     Flag("idle-at-start", False,
          "when nothing plays at start, run -on-idle once after -idle-after seconds (turns "
          "off an amplifier left on by a crash or a power cut)", "bool"),
     Flag("hook-timeout", 10.0, "seconds a hook may run before its process group is killed",
-         "float", "SECONDS"),
+         "float", "SECONDS", (0.1, 86400)),
     Flag("notify-url", (), "URL to POST each change to as JSON; repeat (or, in the "
          "environment, separate with spaces) for several", "urls", "URL"),
     Flag("log-level", "info", "error, warn, info or debug", metavar="LEVEL"),
@@ -137,17 +145,50 @@ def convert(flag, raw):
         if lowered in ("", "0", "f", "false", "no", "off"):
             return False
         raise ConfigError("-%s: %r is not true or false" % (flag.name, raw))
-    if flag.kind == "int":
-        try:
-            return int(raw.strip())
-        except ValueError:
-            raise ConfigError("-%s: %r is not a whole number" % (flag.name, raw)) from None
-    if flag.kind == "float":
-        try:
-            return float(raw.strip())
-        except ValueError:
-            raise ConfigError("-%s: %r is not a number of seconds" % (flag.name, raw)) from None
+    if flag.kind in ("int", "float"):
+        low, high = flag.bounds
+        return parse_number(flag.name, raw, low, high, integer=flag.kind == "int",
+                            off_at_zero=flag.off_at_zero)
     return raw.strip()
+
+
+MAX_NUMBER_LENGTH = 32
+# ASCII digits only (re.ASCII): no "3_001", no Arabic-Indic or full-width digits.
+_INTEGER = re.compile(r"[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def parse_number(flag, raw, low, high, integer=False, off_at_zero=False):
+    """``raw`` as a finite number from ``low`` to ``high`` (or 0 when ``off_at_zero``).
+
+    Refuses what ``int()``/``float()`` would take but a person did not mean
+    as a setting: nan, inf, underscores, non-ASCII digits, huge values.
+    """
+    text = raw.strip() if isinstance(raw, str) else str(raw)
+    pattern = _INTEGER if integer else _DECIMAL
+    value = None
+    if len(text) <= MAX_NUMBER_LENGTH and pattern.fullmatch(text):
+        value = int(text) if integer else float(text)
+    if value is not None and math.isfinite(value):
+        if (off_at_zero and value == 0) or low <= value <= high:
+            return value
+    what = "a whole number" if integer else "a number"
+    off = " (or 0 for off)" if off_at_zero else ""
+    raise ConfigError("-%s %s: not %s between %s and %s%s"
+                      % (flag, shown(text), what, _plain(low), _plain(high), off))
+
+
+def _plain(number):
+    return "%g" % number
+
+
+MAX_SHOWN = 60
+
+
+def shown(text):
+    """A user's value fit for a one-line message: control characters escaped, cut short."""
+    cut = text[:MAX_SHOWN] + ("..." if len(text) > MAX_SHOWN else "")
+    return "".join(ch if ch.isprintable() else escape_char(ch) for ch in cut) or '""'
 
 
 def gather(cli_values, environ):
@@ -163,20 +204,74 @@ def gather(cli_values, environ):
     return values
 
 
+SECRET_FILE_LIMIT = 64 * 1024
+CA_FILE_LIMIT = 1024 * 1024
+_OPEN_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_CLOEXEC", 0))
+
+
+ENV_PREFIX = "STREAMERBRAINZ_"
+
+
+def unknown_environment(environ):
+    """``(variable, closest flag variable or "")`` for each ``STREAMERBRAINZ_*`` no flag reads.
+
+    Only names: a value may be a secret.
+    """
+    known = [flag.env[len(ENV_PREFIX):] for flag in FLAGS
+             if flag.name not in ("help", "version")]
+    result = []
+    for name in sorted(environ):
+        rest = name[len(ENV_PREFIX):]
+        if name.startswith(ENV_PREFIX) and rest not in known:
+            # Compared without the prefix, which every name shares.
+            closest = difflib.get_close_matches(rest, known, n=1)
+            result.append((name, ENV_PREFIX + closest[0] if closest else ""))
+    return result
+
+
+def read_regular_file(path, flag, limit):
+    """Return the bytes of a regular file of at most ``limit`` bytes, or raise ConfigError.
+
+    Opened without blocking and checked before reading: a FIFO, a device or
+    a socket put where a secret belongs must not hang start-up or a reload.
+    """
+    named = "-%s %s" % (flag, shown(path))
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise ConfigError("%s: no such file" % named) from None
+    except PermissionError:
+        raise ConfigError("%s: permission denied (the daemon's user must be able to read it)"
+                          % named) from None
+    except OSError as err:
+        raise ConfigError("%s: cannot read: %s" % (named, err.strerror)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError("%s: is a directory, not a file" % named)
+        if not stat.S_ISREG(mode):
+            raise ConfigError("%s: not a regular file" % named)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise ConfigError("%s: cannot read: %s" % (named, err.strerror)) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ConfigError("%s: larger than %d KiB, not a %s" % (
+            named, limit // 1024, "certificate file" if limit >= CA_FILE_LIMIT else "secret"))
+    return b"".join(chunks)
+
+
 def read_secret_file(path, flag):
     """Return the stripped contents of a one-line secret file, or raise ConfigError."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(65536)
-    except FileNotFoundError:
-        raise ConfigError("-%s %s: no such file" % (flag, path)) from None
-    except PermissionError:
-        raise ConfigError("-%s %s: permission denied (the daemon's user must be able to read it)"
-                          % (flag, path)) from None
-    except IsADirectoryError:
-        raise ConfigError("-%s %s: is a directory, not a file" % (flag, path)) from None
-    except OSError as err:
-        raise ConfigError("-%s %s: cannot read: %s" % (flag, path, err.strerror)) from None
+    data = read_regular_file(path, flag, SECRET_FILE_LIMIT)
     try:
         # utf-8-sig: an editor's byte-order mark is not part of the secret;
         # strip() takes a Windows line end with the rest of the white space.
@@ -210,7 +305,7 @@ def validate_server_url(raw, flag="plex-server-url", example="http://plex.home.a
     """
     if not raw:
         return ""
-    parts = urllib.parse.urlsplit(raw)
+    parts = split_url(raw, "-%s %s" % (flag, shown_url(raw)), example)
     if parts.scheme not in ("http", "https"):
         raise ConfigError("-%s: must start with http:// or https://, e.g. %s" % (flag, example))
     if not parts.hostname:
@@ -218,11 +313,35 @@ def validate_server_url(raw, flag="plex-server-url", example="http://plex.home.a
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigError("-%s: must not hold a query, a fragment or a password "
                           "(put the token in -plex-token-file)" % flag)
-    try:
-        parts.port
-    except ValueError:
-        raise ConfigError("-%s: has an invalid port" % flag) from None
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def shown_url(raw):
+    """The URL for a message, or "" when it may hold a secret (user info, a query)."""
+    if any(mark in raw for mark in "@?#"):
+        return ""
+    return shown(raw)
+
+
+_PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+
+
+def split_url(raw, named, example):
+    """``urlsplit`` that raises ConfigError, never ValueError, and checks the port.
+
+    ``named`` starts the message: the flag, and the URL when it is safe to show.
+    """
+    try:
+        parts = urllib.parse.urlsplit(raw)
+        hostinfo = parts.netloc.rpartition("@")[2]
+        port = hostinfo.rpartition("]")[2].partition(":")[2] if ":" in hostinfo else ""
+    except ValueError as err:
+        raise ConfigError("%s: not a valid URL (%s), e.g. %s"
+                          % (named.rstrip(), str(err).lower(), example)) from None
+    if port and not (_PORT.fullmatch(port) and 1 <= int(port) <= 65535):
+        raise ConfigError("%s: the port is not a whole number between 1 and 65535, e.g. %s"
+                          % (named.rstrip(), example))
+    return parts
 
 
 SECRET_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -235,11 +354,7 @@ HOOK_FLAGS = ("on-change", "on-play", "on-pause", "on-stop", "on-idle", "on-acti
 def validate_notify_url(url):
     """Check a -notify-url; the message never repeats it (it may hold a password)."""
     example = "e.g. http://homeassistant.local:8123/api/webhook/ID"
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port
-    except ValueError:
-        raise ConfigError("-notify-url: has an invalid host or port, %s" % example) from None
+    parts = split_url(url, "-notify-url", example[5:])
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("-notify-url: must be an http:// or https:// URL with a host, %s"
                           % example)
@@ -275,6 +390,7 @@ def check_ca_file(path, server):
     if not server.startswith("https://"):
         raise ConfigError("-plex-ca-file: needs an https:// -plex-server-url")
     import ssl
+    read_regular_file(path, "plex-ca-file", CA_FILE_LIMIT)  # a FIFO must not hang ssl
     try:
         ssl.create_default_context(cafile=path)
     except FileNotFoundError:
@@ -310,8 +426,6 @@ def parse_networks(items):
 def build(values, environ, need_plex=False):
     """Validate gathered flag values and return a ``Config``."""
     port = values["webhooks-port"]
-    if not 0 <= port <= 65535:
-        raise ConfigError("-webhooks-port: %d is out of range (0 to 65535)" % port)
     bind = values["webhooks-bind"]
     if not bind:
         raise ConfigError("-webhooks-bind: is empty (use 0.0.0.0 for every IPv4 address)")
@@ -325,14 +439,10 @@ def build(values, environ, need_plex=False):
         raise ConfigError("-log-level: %r is not one of error, warn, info, debug"
                           % values["log-level"])
     timeout = values["plex-timeout"]
-    if not 0 < timeout <= 300:
-        raise ConfigError("-plex-timeout: must be more than 0 and at most 300 seconds")
     server = validate_server_url(values["plex-server-url"])
     plexamp = validate_server_url(values["plexamp-url"], "plexamp-url", "http://127.0.0.1:32500")
     url = validate_server_url(values["url"], "url", "http://127.0.0.1:3001")
     poll = values["plex-poll-interval"]
-    if poll < 0 or 0 < poll < 1:
-        raise ConfigError("-plex-poll-interval: must be 0 (off) or at least 1 second")
     for flag, used in (("plex-notifications", values["plex-notifications"]),
                        ("plex-poll-interval", poll)):
         if used and not server:
@@ -354,9 +464,6 @@ def build(values, environ, need_plex=False):
         except ValueError as err:
             raise ConfigError("-%s: cannot split %r like a shell would: %s"
                               % (flag, command, err)) from None
-    for flag in ("idle-after", "hook-timeout"):
-        if not 0 < values[flag] <= 86400:
-            raise ConfigError("-%s: must be more than 0 and at most 86400 seconds" % flag)
     notify_urls = tuple(validate_notify_url(url) for url in values["notify-url"])
     secret_file = credential_path(values["webhooks-secret-file"], environ, "webhooks-secret")
     secret = read_webhooks_secret(secret_file) if secret_file else ""

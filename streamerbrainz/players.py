@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 
-from streamerbrainz import plex, table
+from streamerbrainz import cli, plex, table
 
 COLUMNS = ("PLAYER", "PRODUCT", "PLATFORM", "STATE", "MACHINE IDENTIFIER", "PLAYING")
 
@@ -64,7 +64,7 @@ def environment_lines(config, machine_ids):
 
 
 def main(config, out=None):
-    out = out or sys.stdout
+    """List the sessions on ``out`` (standard output); return the exit status."""
     client = plex.PlexClient(config.plex_server_url, config.plex_token, config.plex_timeout,
                              ca_file=config.plex_ca_file)
     try:
@@ -77,19 +77,23 @@ def main(config, out=None):
             hint = ": check -plex-server-url and that Plex is running"
         print("streamerbrainz: %s%s" % (err, hint), file=sys.stderr)
         return 1
+    return cli.write_output(listing(config, sessions), out)
+
+
+def listing(config, sessions):
+    """The whole text ``players`` prints for ``sessions``."""
     if not sessions:
-        out.write("No active sessions on %s: start playing on the player you want to follow, "
-                  "then run this again.\n" % config.plex_server_url)
-        return 0
+        return ("No active sessions on %s: start playing on the player you want to follow, "
+                "then run this again.\n" % config.plex_server_url)
     body = rows(sessions)
-    out.write(table.render(COLUMNS, body) + "\n\n")
+    parts = [table.render(COLUMNS, body) + "\n\n"]
     ids = list(dict.fromkeys(row[4] for row in body if row[4]))
-    out.write("Start the daemon for a player with (pick its machine identifier):\n")
+    parts.append("Start the daemon for a player with (pick its machine identifier):\n")
     command = program()
     for machine_id in ids:
-        out.write("  %s\n" % start_command(config, machine_id, command))
-    out.write("\nOr, for the systemd unit (it passes the token file itself), put in\n"
-              "/etc/streamerbrainz/streamerbrainz.env (one machine identifier):\n")
+        parts.append("  %s\n" % start_command(config, machine_id, command))
+    parts.append("\nOr, for the systemd unit (it passes the token file itself), put in\n"
+                 "/etc/streamerbrainz/streamerbrainz.env (one machine identifier):\n")
     for line in environment_lines(config, ids):
-        out.write("  %s\n" % line)
-    return 0
+        parts.append("  %s\n" % line)
+    return "".join(parts)

@@ -642,11 +642,6 @@ def get_within(request, limit, seconds, name, hint="", context=None):
             from None
 
 
-def read_capped(answer, limit):
-    """Read a whole answer in chunks, bounded only by the answer's own timeouts."""
-    return read_within(answer, limit, Deadline(float("inf")))
-
-
 def _size(limit):
     mib = limit / (1024 * 1024)
     return "%g MiB" % mib if mib >= 1 else "%d KiB" % (limit // 1024)

@@ -237,7 +237,7 @@ class BuildErrorsTest(TempDirMixin, unittest.TestCase):
         # Root reads a mode-000 file anyway, so the refusal is simulated.
         path = self.token_file()
         denied = PermissionError(13, "Permission denied", path)
-        with unittest.mock.patch("builtins.open", side_effect=denied):
+        with unittest.mock.patch("os.open", side_effect=denied):
             message = self.build_error({"plex-server-url": "http://plex:32400",
                                         "plex-token-file": path})
         self.assertTrue(message.startswith("-plex-token-file"), message)
