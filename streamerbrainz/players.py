@@ -75,7 +75,7 @@ def main(config, out=None):
             hint = ": check the token in -plex-token-file"
         elif err.kind in ("network", "timeout", "malformed", "http"):
             hint = ": check -plex-server-url and that Plex is running"
-        print("streamerbrainz: %s%s" % (err, hint), file=sys.stderr)
+        print("streamerbrainz: %s%s" % (table.cell(err), hint), file=sys.stderr)
         return 1
     return cli.write_output(listing(config, sessions), out)
 

@@ -4,6 +4,7 @@ be written. Each is refused with one line that names the flag."""
 
 import errno
 import io
+import logging
 import os
 import shutil
 import tempfile
@@ -227,10 +228,19 @@ class UnknownEnvironmentTests(unittest.TestCase):
             ("STREAMERBRAINZ_WEBHOOK_PORT", "STREAMERBRAINZ_WEBHOOKS_PORT"),
         ])
 
+    @staticmethod
+    def restore_logging(root, handlers, level, propagate, formatter):
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        root.propagate = propagate
+        log._formatter = formatter
+
     def test_one_warn_line_each_without_the_value(self):
+        root = logging.getLogger("streamerbrainz")
+        saved = (list(root.handlers), root.level, root.propagate, log._formatter)
+        self.addCleanup(self.restore_logging, root, *saved)
         stream = io.StringIO()
         log.setup("info", stream=stream, environ={"JOURNAL_STREAM": "1"})
-        self.addCleanup(log.setup, "info")
         cli.warn_unknown_environment({"STREAMERBRAINZ_PLEX_MACHINE_IDS": "value-" + TOKEN,
                                       "STREAMERBRAINZ_QQQQ": "other-" + TOKEN})
         self.assertEqual(stream.getvalue().splitlines(), [

@@ -8,14 +8,17 @@ stderr, no traceback, and the documented exit status (2 for a usage error,
 import http.server
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import unittest
 
+from tests.support import webhooks
 from tests.support.daemon import (REPO_ROOT, clean_env, run_cli, start_daemon, start_stub,
-                                  write_token)
+                                  state_pattern, write_token)
+from tests.support.webhooks import fixture
 
 NOT_NUMBERS = ("nan", "inf", "-inf", "1e10", "3_001", "\u0663\u0660\u0660\u0661")
 
@@ -71,6 +74,11 @@ class FileTests(CliCase):
         daemon.send_signal(signal.SIGHUP)
         line = daemon.wait_for_line("SIGHUP: keeping the current value", start=mark)
         self.assertIn("not a regular file", line)
+        # The old token still works: a webhook leads to a fetch Plex accepts.
+        stub.set_sessions(fixture("sessions_track.xml"))
+        status, _, body = webhooks.post_webhook(daemon.port, "payload_play.json")
+        self.assertEqual(status, 200, body)
+        daemon.wait_for_line(state_pattern("playing"), start=mark)
         daemon.terminate()
         self.assertEqual(daemon.wait_exit(5), 0)
 
@@ -117,6 +125,59 @@ class OutputTests(CliCase):
                 stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE, timeout=15,
                 universal_newlines=True)
         self.assert_one_line(result, 1, "cannot write the output: No space left on device")
+
+    def players(self, stdout, shell_prefix=()):
+        stub = start_stub(self, fixture("sessions_track.xml"))
+        args = [sys.executable, "-m", "streamerbrainz", "players", "-plex-server-url",
+                stub.url, "-plex-token-file", write_token(self)]
+        return subprocess.run(list(shell_prefix) + args, cwd=REPO_ROOT, env=clean_env(),
+                              stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
+                              timeout=15, universal_newlines=True)
+
+    def test_status_writing_to_a_full_disk_is_one_line(self):
+        url = self.serve(b'{"players": [{"player": "Office", "state": "playing"}]}',
+                         "application/json")
+        with open("/dev/full", "w") as full:
+            result = subprocess.run(
+                [sys.executable, "-m", "streamerbrainz", "status", "-url", url], cwd=REPO_ROOT,
+                env=clean_env(), stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE,
+                timeout=15, universal_newlines=True)
+        self.assert_one_line(result, 1, "cannot write the output: No space left on device")
+
+    def test_players_to_a_pipe_nobody_reads_ends_quietly(self):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before anything is written
+        try:
+            result = self.players(write_end)
+        finally:
+            os.close(write_end)
+        self.assertEqual((result.returncode, result.stderr), (1, ""))
+
+    def test_players_with_standard_output_closed_is_one_line(self):
+        result = self.players(None, ("sh", "-c", 'exec "$@" >&-', "sh"))
+        self.assert_one_line(result, 1, "cannot write the output: ")
+
+    def test_status_against_an_answer_that_is_not_http_is_one_line(self):
+        server = socket.socket()
+        self.addCleanup(server.close)
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(10)
+
+        def answer():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 5)
+        url = "http://127.0.0.1:%d" % server.getsockname()[1]
+        self.assert_one_line(run_cli(["status", "-url", url]), 1, url)
 
 
 class EnvironmentTests(CliCase):
