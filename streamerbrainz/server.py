@@ -370,6 +370,17 @@ class BoundedServer:
         item.check_at = when
         self._sequence += 1
         heapq.heappush(self._heap, (when, self._sequence, item))
+        if len(self._heap) > 2 * (len(self._waiting) + len(self._lingering)) + 64:
+            self._compact()
+
+    def _compact(self):
+        """Drop heap entries of connections gone or rescheduled since, so they cost nothing."""
+        def live(entry):
+            when, _, item = entry
+            holder = self._lingering if isinstance(item, _Lingering) else self._waiting
+            return item.check_at == when and holder.get(item.sock) is item
+        self._heap = [entry for entry in self._heap if live(entry)]
+        heapq.heapify(self._heap)
 
     def _accept(self):
         """Take every connection the backlog holds, so it never overflows."""
