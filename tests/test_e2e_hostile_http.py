@@ -147,8 +147,8 @@ class MultipartTests(HostileCase):
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(send, range(8)))
         for answer in answers:
-            self.assertTrue(answer.startswith(b"HTTP/1.1 400 ") or
-                            answer.startswith(b"HTTP/1.1 503 "), answer[:200])
+            # 400 once read; 503 or 408 for a body that waited for memory too long.
+            self.assertRegex(answer[:20], rb"^HTTP/1\.1 (400|503|408) ", answer[:200])
         self.assertTrue(any(b"more than 16 parts" in answer for answer in answers))
         self.assert_real_webhook_answered()
         # Reading 64 MiB costs CPU; parsing the parts must not (7 s per body before).
