@@ -2,7 +2,7 @@
 
 import sys
 
-from streamerbrainz.cli import main
+from streamerbrainz.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

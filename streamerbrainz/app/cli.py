@@ -1,0 +1,159 @@
+"""The command line: sub-commands, flags in the Go style, exit codes.
+
+Flags take one or two dashes and ``-flag value`` or ``-flag=value``; a
+boolean flag alone means true. Exit status: 0 for success, 1 for a runtime
+failure, 2 for a usage or configuration error (one line on stderr).
+"""
+
+import errno
+import os
+import sys
+
+from streamerbrainz import __version__
+from streamerbrainz.app import config
+from streamerbrainz.lib import log
+
+COMMANDS = {
+    "run": "run the daemon (the default)",
+    "players": "list the players Plex sees now, with their machine identifiers, and exit",
+    "status": "show what a running daemon knows of every player (its /state) and exit",
+}
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def parse_args(argv):
+    """Return ``(command, {flag name: raw value})`` or raise ConfigError."""
+    command = "run"
+    values = {}
+    args = list(argv)
+    if args and args[0] in COMMANDS:
+        command = args.pop(0)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            if i < len(args):
+                raise config.ConfigError("unexpected argument %r (see -help)" % args[i])
+            break
+        if not arg.startswith("-") or arg == "-":
+            raise config.ConfigError("unexpected argument %r (see -help)" % arg)
+        name, has_value, value = arg.lstrip("-").partition("=")
+        if name == "h":
+            name = "help"
+        flag = config.FLAGS_BY_NAME.get(name)
+        if flag is None:
+            raise config.ConfigError("flag provided but not defined: -%s (see -help)" % name)
+        if flag.kind == "bool":
+            values[name] = value if has_value else True
+            continue
+        if not has_value:
+            if i >= len(args):
+                raise config.ConfigError("-%s: needs a value (see -help)" % name)
+            value = args[i]
+            i += 1
+        if flag.kind in ("list", "urls"):
+            values.setdefault(name, []).append(value)
+        else:
+            values[name] = value
+    return command, values
+
+
+def usage():
+    lines = [
+        "Usage:",
+        "  python3 -m streamerbrainz [run] [flags]     run the daemon",
+        "  python3 -m streamerbrainz players [flags]   list the players Plex sees now",
+        "  python3 -m streamerbrainz status [-url URL] show a running daemon's state",
+        "",
+        "Flags (one or two dashes; -flag value or -flag=value; each also read from",
+        "the environment variable shown, the command line winning):",
+    ]
+    for flag in config.FLAGS:
+        head = "  -%s" % flag.name
+        if flag.metavar:
+            head += " " + flag.metavar
+        lines.append(head)
+        detail = "      " + flag.help
+        if flag.name not in ("help", "version"):
+            default = flag.default
+            if isinstance(default, tuple):
+                default = ",".join(default)
+            detail += " (default %s; %s)" % (
+                '""' if default == "" else default, flag.env)
+        lines.append(detail)
+    return "\n".join(lines) + "\n"
+
+
+def write_output(text, out=None):
+    """Write a command's listing; return EXIT_OK, or EXIT_FAILURE with one line on stderr.
+
+    A full disk or a closed standard output ends in that line, not a
+    traceback; a reader that went away (``| head``) ends quietly.
+    """
+    stdout = out is None
+    out = sys.stdout if stdout else out
+    try:
+        if out is None:
+            raise OSError(errno.EBADF, "standard output is closed")
+        out.write(text)
+        out.flush()
+    except OSError as err:
+        if stdout:
+            _discard_stdout()
+        if err.errno != errno.EPIPE:
+            print("streamerbrainz: cannot write the output: %s" % (err.strerror or err),
+                  file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _discard_stdout():
+    """Point standard output at /dev/null, so the flush at exit cannot fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def warn_unknown_environment(environ):
+    """One WARN for each ``STREAMERBRAINZ_*`` variable that is no flag (a typo is no setting)."""
+    logger = log.get_logger("streamerbrainz.app.config")
+    for name, closest in config.unknown_environment(environ):
+        fields = {"variable": name}
+        if closest:
+            fields["closest"] = closest
+        logger.warn("unknown environment variable ignored", **fields)
+
+
+def main(argv=None, environ=None):
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    try:
+        command, cli_values = parse_args(argv)
+        values = config.gather(cli_values, environ)
+        if values["help"]:
+            sys.stdout.write(usage())
+            return EXIT_OK
+        if values["version"]:
+            print("streamerbrainz", __version__)
+            return EXIT_OK
+        cfg = config.build(values, environ, need_plex=(command == "players"))
+    except config.ConfigError as err:
+        print("streamerbrainz: %s" % err, file=sys.stderr)
+        return EXIT_USAGE
+    log.setup(cfg.log_level, environ=environ)
+    log.add_secret(cfg.plex_token)
+    log.add_secret(cfg.webhooks_secret)
+    warn_unknown_environment(environ)
+    if command == "players":
+        from streamerbrainz.app.commands import players
+        return players.main(cfg)
+    if command == "status":
+        from streamerbrainz.app.commands import status
+        return status.main(cfg)
+    from streamerbrainz.app import daemon
+    return daemon.run(cfg, environ)
