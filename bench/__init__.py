@@ -1,4 +1,5 @@
 """Benchmarks for StreamerBrainz: ``python -m bench`` prints a table.
 
-See ``bench/run.py`` for what is measured and against which floor.
+See ``bench/run.py`` for the list of measurements (one module each) and
+each module's docstring for what it measures and against which floor.
 """

@@ -1,17 +1,20 @@
 """The ``hostile`` measurement: the worst attacks at once beside real webhooks.
 
 For 30 s (8 s with --quick; --hostile-seconds sets it) attacker threads hit
-one daemon with default settings (plus ``-webhooks-allow 127.0.0.1/32``): 600
-connections at once each announcing and sending 1 MiB to an unknown path or to the webhook path, 8 MiB
-bodies of nothing but multipart boundaries, requests without a version,
-heads that wait for ``100 Continue`` (within and over the body limit), uploads
-at a trickle, ambiguous framing, and POSTs from 248 source addresses outside
-the allow list; beside them, ten real webhooks a second from the allowed
-address, each on a fresh connection. The daemon's VmRSS, VmHWM and CPU time
-are sampled every 0.25 s. Reports peak RSS against a bare interpreter, CPU
-per second, the real webhooks' answer p50/p99 and how many got anything but
-200, whether the last one's state was applied, the WARN lines, and the CPU
-of each hostile request alone on a quiet daemon against a real webhook's.
+one daemon with default settings (plus ``-webhooks-allow 127.0.0.1/32``):
+600 connections at once each announcing and sending 1 MiB to an unknown
+path or to the webhook path, 8 MiB bodies of nothing but multipart
+boundaries, requests without a version, heads that wait for ``100
+Continue`` (within and over the body limit), uploads at a trickle,
+ambiguous framing, and POSTs from 248 source addresses outside the allow
+list; beside them, ten real webhooks a second from the allowed address,
+each on a fresh connection, from a process of their own. The daemon's
+VmRSS, VmHWM and CPU time are sampled every 0.25 s. Reports peak RSS
+against a bare interpreter (the floor; the target is the budget, < 64 MiB),
+CPU per second, the real webhooks' answer p50/p99 and how many got anything
+but 200, whether the last one's state was applied, the WARN lines, and the
+CPU of each hostile request alone on a quiet daemon against a real
+webhook's (the floor of that row).
 
 Every socket has a timeout, every thread is joined against one deadline, and
 the attackers stop at the end of the window.
@@ -32,8 +35,12 @@ import time
 if __name__ == "__main__":  # run as ``python -m bench.hostile stream PORT UNTIL``
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import support  # noqa: E402
-from bench.support import median, percentile
+from bench import clients, proc  # noqa: E402
+from bench.figures import median, mib, ms, percentile  # noqa: E402
+from bench.harness import REPO_ROOT, clean_env, wait_for, wait_stable  # noqa: E402
+from bench.registry import register  # noqa: E402
+from bench.targets import CONTEXT, Info, Target  # noqa: E402
+from tests.support.procstat import BUDGET_RSS_MIB  # noqa: E402
 
 MIB = 1024 * 1024
 BOMB = b"--XyZ\r\n\r\n" * (8 * MIB // 9)  # just under the 8 MiB body limit
@@ -51,6 +58,14 @@ SAMPLE = 0.25
 FETCH_DEADLINE = 15.0  # 3 x the default -plex-timeout 5
 JOIN_DEADLINE = 20.0
 QUIET_REPEAT = 20  # each case alone, in a row: CPU time ticks in 10 ms
+
+PEAK_RSS = Target("<", BUDGET_RSS_MIB, "MiB")  # the budget, as the hostile tests read it
+REQUEST_CPU = Target("<", 100, "ms")
+ANSWERED = Target("<", 1, "s", form="p99 {op} {limit}")
+NONE_REFUSED = Target("==", 0, form="{limit}")
+STATE_APPLIED = Target("<", FETCH_DEADLINE, "s")
+ALIVE = Target(also=("alive", "200"))
+STOPPED = Target("==", 0, form="{limit} after %g s" % JOIN_DEADLINE)
 
 
 def _head(path, length, extra=b"", content_type=b"application/json"):
@@ -289,14 +304,14 @@ class WebhookStream:
         self._lock = threading.Lock()
 
     def _one(self, event, seed):
-        content_type, body = support.webhook(event, "multipart+thumb", seed=seed)
+        content_type, body = clients.webhook(event, "multipart+thumb", seed=seed)
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WEBHOOK_TIMEOUT)
         t0 = time.monotonic()
         connected = None
         try:
             conn.connect()
             connected = time.monotonic() - t0
-            status = support.post_once(self.port, content_type, body, connection=conn)
+            status = clients.post_once(self.port, content_type, body, connection=conn)
         except (OSError, http.client.HTTPException) as err:
             status = type(err).__name__
         finally:
@@ -345,7 +360,7 @@ class StreamProcess:
         self.until = until
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "bench.hostile", "stream", str(port), repr(until)],
-            cwd=support.ROOT, env=support.clean_env(), stdin=subprocess.DEVNULL,
+            cwd=REPO_ROOT, env=clean_env(), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def results(self):
@@ -387,10 +402,10 @@ class Sampler:
     def _run(self):
         while True:
             try:
-                status = support.proc_status(self.pid)
+                status = proc.proc_status(self.pid)
                 self.samples.append((time.monotonic(), int(status["VmRSS"].split()[0]),
                                      int(status["VmHWM"].split()[0]),
-                                     support.cpu_ms(self.pid)))
+                                     proc.cpu_ms(self.pid)))
             except (OSError, KeyError, ValueError):
                 return
             if self._stop.wait(SAMPLE):
@@ -449,8 +464,8 @@ def _quiet_costs(ctx, stub, repeat=QUIET_REPEAT):
     webhook (with the fetch it causes): ``{case: ms}``. Each case runs ``repeat`` times in
     a row and the total is divided."""
     daemon = ctx.new_daemon(stub, extra_args=["-webhooks-allow", "127.0.0.1/32"])
-    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
-    content_type, body = support.webhook("media.pause", "multipart+thumb")
+    wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
+    content_type, body = clients.webhook("media.pause", "multipart+thumb")
     big = b"a" * MIB
     cases = [
         ("8 MiB of boundaries", lambda: _exchange(daemon.port, _head(
@@ -467,16 +482,16 @@ def _quiet_costs(ctx, stub, repeat=QUIET_REPEAT):
     costs, outcomes = {}, {}
 
     def real():
-        status = support.post_once(daemon.port, content_type, body, timeout=WEBHOOK_TIMEOUT)
-        support.wait_stable(lambda: (stub.count, daemon.nlines), 0.1, 5)
+        status = clients.post_once(daemon.port, content_type, body, timeout=WEBHOOK_TIMEOUT)
+        wait_stable(lambda: (stub.count, daemon.nlines), 0.1, 5)
         return status
 
     for name, run in [("real webhook", real)] + cases:
-        support.wait_stable(lambda: daemon.nlines, 0.1, 5)
-        before = support.cpu_ms(daemon.pid)
+        wait_stable(lambda: daemon.nlines, 0.1, 5)
+        before = proc.cpu_ms(daemon.pid)
         outcomes[name] = collections.Counter(run() for _ in range(repeat))
-        support.wait_stable(lambda: daemon.nlines, 0.1, 5)
-        costs[name] = (support.cpu_ms(daemon.pid) - before) / repeat
+        wait_stable(lambda: daemon.nlines, 0.1, 5)
+        costs[name] = (proc.cpu_ms(daemon.pid) - before) / repeat
     return daemon, costs, outcomes
 
 
@@ -495,7 +510,7 @@ def _last_state_applied(daemon, results):
     expected = "paused" if max(answered)[3] == "media.pause" else "playing"
     needle = " state=%s " % expected
     t0 = time.monotonic()
-    ok = support.wait_until(lambda: daemon.last_state is not None
+    ok = wait_for(lambda: daemon.last_state is not None
                             and needle in daemon.last_state[1] + " ", FETCH_DEADLINE)
     return expected, (time.monotonic() - t0) if ok else None
 
@@ -523,13 +538,13 @@ def _window(ctx, daemon, seconds, flood_n):
             t0 = time.monotonic()
             stream = StreamProcess(daemon.port, t0 + seconds)
             ctx.add_cleanup(stream.close)
-            cpu_before = support.cpu_ms(daemon.pid)
+            cpu_before = proc.cpu_ms(daemon.pid)
             drops_before = listen_drops()
             for thread in threads:
                 thread.start()
             stop.wait(max(0.0, seconds - (time.monotonic() - t0)))
             stop.set()
-            got["cpu"] = support.cpu_ms(daemon.pid) - cpu_before
+            got["cpu"] = proc.cpu_ms(daemon.pid) - cpu_before
             drops = listen_drops()
             got["drops"] = None if None in (drops, drops_before) else drops - drops_before
             got["elapsed"] = time.monotonic() - t0
@@ -549,43 +564,44 @@ def _window(ctx, daemon, seconds, flood_n):
     return got
 
 
-def measure_hostile(ctx, stop_daemon, row_verdict, ms, info):
+@register("hostile")
+def measure_hostile(ctx):
     seconds = ctx.args.hostile_seconds
     floor = ctx.new_floor()
-    floor_kib = support.rss_kib(floor.pid)
+    floor_kib = proc.rss_kib(floor.pid)
     stub = ctx.new_stub()
 
     quiet, costs, quiet_outcomes = _quiet_costs(ctx, stub)
-    stop_daemon(ctx, quiet, "hostile (quiet)")
+    ctx.stop_daemon(quiet, "hostile (quiet)")
 
     daemon = ctx.new_daemon(stub, extra_args=["-webhooks-allow", "127.0.0.1/32"])
-    support.wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
+    wait_stable(lambda: (stub.count, daemon.nlines), 0.3, 10)
     # Raised after the daemon started, so that it keeps the limit it would have had.
     import resource
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    before, after = support.raise_nofile(hard if hard != resource.RLIM_INFINITY else 65536)
+    before, after = proc.raise_nofile(hard if hard != resource.RLIM_INFINITY else 65536)
     if before != after:
         ctx.note("hostile: raised this process's RLIMIT_NOFILE from %s to %s" % (before, after))
     flood_n = max(50, min(FLOOD, int(after) - 400))
-    rest_kib = support.rss_kib(daemon.pid)
+    rest_kib = proc.rss_kib(daemon.pid)
     warn_before = daemon.levels["WARN"]
 
     got = _window(ctx, daemon, seconds, flood_n)
     results = got["results"]
     if got["stream_error"]:
         ctx.note("hostile: the webhook stream process failed: %s" % got["stream_error"])
-    hwm_kib = support.status_kib(daemon.pid, "VmHWM")
+    hwm_kib = proc.status_kib(daemon.pid, "VmHWM")
     expected, applied = _last_state_applied(daemon, results)
-    alive = daemon.popen.poll() is None
+    alive = daemon.running()
     try:
-        health = support.http_get(daemon.port, "/healthz")[0]
+        health = clients.http_get(daemon.port, "/healthz")[0]
     except (OSError, http.client.HTTPException) as err:
         health = type(err).__name__
-    support.wait_stable(lambda: daemon.nlines, 0.3, 5)
+    wait_stable(lambda: daemon.nlines, 0.3, 5)
     warns = daemon.levels["WARN"] - warn_before
-    daemon_limit = support.nofile_limit(daemon.pid)
+    daemon_limit = proc.nofile_limit(daemon.pid)
     ctx.check_daemon(daemon, "hostile")
-    stop_daemon(ctx, daemon, "hostile")
+    ctx.stop_daemon(daemon, "hostile")
 
     outcomes = got["outcomes"]
     hostile_requests = sum(sum(c.values()) for c in outcomes.values())
@@ -612,40 +628,39 @@ def measure_hostile(ctx, stop_daemon, row_verdict, ms, info):
                                 for name in costs)))
 
     ctx.row("hostile: peak RSS (VmHWM; sampled VmRSS max %s, %s at rest)" % (
-        _mib(got["peak_rss"]), _mib(rest_kib)), _mib(hwm_kib), _mib(floor_kib) + " bare",
-        "%+.1f MiB" % ((hwm_kib - floor_kib) / 1024.0), "< 64 MiB",
-        row_verdict(0 < hwm_kib < 64 * 1024))
+        mib(got["peak_rss"]), mib(rest_kib)), mib(hwm_kib), mib(floor_kib) + " bare",
+        "%+.1f MiB" % ((hwm_kib - floor_kib) / 1024.0), PEAK_RSS, value=hwm_kib / 1024.0,
+        floor_value=floor_kib / 1024.0, delta=(hwm_kib - floor_kib) / 1024.0, unit="MiB",
+        valid=hwm_kib > 0)
     ctx.row("hostile: daemon CPU per second of attack (peak 1 s: %.0f ms)" % got["peak_cpu"],
             "%.0f ms/s" % (got["cpu"] / got["elapsed"]), "", "%.2f ms per hostile request" % (
-                got["cpu"] / max(hostile_requests, 1)), "(context)", info)
+                got["cpu"] / max(hostile_requests, 1)), CONTEXT,
+            value=got["cpu"] / got["elapsed"], delta=got["cpu"] / max(hostile_requests, 1),
+            unit="ms/s")
     costliest = max((name for name in costs if name != "real webhook"), key=costs.get)
+    ratio = costs[costliest] / max(costs["real webhook"], 0.5)
     ctx.row("hostile: CPU of the costliest hostile request alone (%s; mean of %d)" % (
         costliest, QUIET_REPEAT), "%.1f ms" % costs[costliest],
-        "%.1f ms real webhook" % costs["real webhook"],
-        "x%.1f" % (costs[costliest] / max(costs["real webhook"], 0.5)), "< 100 ms",
-        row_verdict(costs[costliest] < 100))
+        "%.1f ms real webhook" % costs["real webhook"], "x%.1f" % ratio, REQUEST_CPU,
+        value=costs[costliest], floor_value=costs["real webhook"], delta=ratio, unit="ms")
     if times:
         p99 = percentile(times, 99)
         ctx.row("hostile: real webhooks answered, p50 / p99 (n=%d; max %s)" % (
             len(times), ms(max(times))), "%s / %s" % (ms(median(times)), ms(p99)), "", "",
-            "p99 < 1 s", row_verdict(p99 < 1.0))
+            ANSWERED, value=p99 * 1000, unit="ms")
     ctx.row("hostile: real webhooks answered anything but 200", "%d of %d" % (bad, len(results)),
-            "", "", "0", row_verdict(bad == 0 and bool(results)))
+            "", "", NONE_REFUSED, value=bad, valid=bool(results))
     ctx.row("hostile: last real webhook's state in the log (waited after the window)",
             "%s, %s" % (expected, ms(applied)) if applied is not None
-            else "%s: never" % expected, "", "", "< %g s" % FETCH_DEADLINE,
-            row_verdict(applied is not None))
+            else "%s: never" % expected, "", "", STATE_APPLIED,
+            value=None if applied is None else applied * 1000, unit="ms")
     ctx.row("hostile: WARN lines during the attack", str(warns), "", "",
-            "(summarised)", info)
+            Info("(summarised)"), value=warns)
     ctx.row("hostile: alive and /healthz after", "%s, %s" % ("alive" if alive else "DEAD",
-                                                             health), "", "", "alive, 200",
-            row_verdict(alive and health == 200))
+                                                             health), "", "", ALIVE,
+            conditions=[alive, health == 200])
     ctx.row("hostile: attacker threads stopped at the end", "%d running" % got["stuck"], "", "",
-            "0 after %g s" % JOIN_DEADLINE, row_verdict(got["stuck"] == 0))
-
-
-def _mib(kib):
-    return "%.1f MiB" % (kib / 1024.0)
+            STOPPED, value=got["stuck"])
 
 
 if __name__ == "__main__":

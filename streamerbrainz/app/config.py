@@ -97,8 +97,6 @@ FLAGS = (
 
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
 
-WEBHOOK_PATH = "/webhooks/plex"
-
 
 @dataclasses.dataclass(frozen=True)
 class Config:

@@ -1,130 +1,61 @@
-"""Wiring, the main loop and its handler table, signals and shutdown.
+"""The daemon: its parts started in order, the main loop, and one shared shutdown deadline.
 
 The main thread runs the loop: it takes actions off one queue and calls
-the handler its type maps to. Signals only queue a ``Shutdown``; the loop
-blocks without a timeout unless the systemd watchdog wants pings.
+the handler its type maps to; a change goes to every listener in order.
+Signals only queue a ``Shutdown``; the loop blocks without a timeout unless
+the systemd watchdog wants pings or the idle grace is running. The
+watchdog is pinged only while every service is alive, so that a dead
+accept thread or state keeper leads systemd to restart the daemon.
 """
 
 import queue
-import signal
-import socket
 import sys
-import threading
 import time
 
 from streamerbrainz import __version__
 from streamerbrainz.app import config as configuration
-from streamerbrainz.app import hardening
-from streamerbrainz.web import live
-from streamerbrainz.lib import log as logging_setup
-from streamerbrainz.app import memory
-from streamerbrainz.app import systemd
-from streamerbrainz.core.actions import (PlayersActive, PlayersIdle, PlexStateChanged, Reload,
-                                    Shutdown)
+from streamerbrainz.app import hardening, memory, systemd
+from streamerbrainz.app.parts import Parts
+from streamerbrainz.app.signals import SignalWatcher
+from streamerbrainz.core.actions import PlayerStateChanged, PlayersIdle, Reload, Shutdown
 from streamerbrainz.core.idle import IdleWatch
-from streamerbrainz.app.config import WEBHOOK_PATH
+from streamerbrainz.core.listener import tell, tell_change
+from streamerbrainz.core.trigger import Trigger
+from streamerbrainz.lib import log as logging_setup
 from streamerbrainz.lib.log import get_logger
-from streamerbrainz.plex.payloads import WebhookEvent
-from streamerbrainz.plex.client import PlexClient
-from streamerbrainz.core.keeper import SessionFetcher
-from streamerbrainz.web.routes import WebhookServer
+from streamerbrainz.lib.service import stop_all
+from streamerbrainz.lib.timefmt import iso
+from streamerbrainz.plex import payloads
+from streamerbrainz.web import live
+from streamerbrainz.web.routes import WEBHOOK_PATH, WebhookServer
 
 log = get_logger(__name__)
 
 TRIGGER_QUEUE_SIZE = 1024
-SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-WATCHED_SIGNALS = SHUTDOWN_SIGNALS + (signal.SIGHUP,)
-
-
-class SignalWatcher:
-    """Turns SIGTERM, SIGINT and SIGHUP into actions on the main loop's queue.
-
-    The kernel may deliver a signal to any thread, and a main thread blocked
-    on a queue would not notice it; so the interpreter writes each signal's
-    number to a socket (``signal.set_wakeup_fd``) and a thread of ours reads
-    it. Byte 0 is our own sentinel for "stop watching".
-    """
-
-    def __init__(self, actions):
-        self.actions = actions
-        self._read, self._write = socket.socketpair()
-        self._write.setblocking(False)
-        self._thread = threading.Thread(target=self._run, name="signals", daemon=True)
-
-    def install(self):
-        for signum in WATCHED_SIGNALS:
-            signal.signal(signum, lambda signum, frame: None)
-        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
-        self._thread.start()
-
-    def _run(self):
-        while True:
-            data = self._read.recv(64)
-            if not data:
-                return
-            for signum in data:
-                if signum == 0:
-                    return
-                if signum == signal.SIGHUP:
-                    self.actions.put(Reload())
-                elif signum in SHUTDOWN_SIGNALS:
-                    self.actions.put(Shutdown(signal.Signals(signum).name))
-
-    def close(self):
-        signal.set_wakeup_fd(-1)
-        try:
-            self._write.send(b"\0")
-        except OSError:
-            pass
-        self._thread.join(0.5)
-        self._read.close()
-        self._write.close()
+# Every service stops within this, together: DESIGN promises an exit within
+# 2 s of SIGTERM, and the interpreter needs a little of it to wind down.
+STOP_WITHIN = 1.5
 
 
 class Daemon:
-    """One running StreamerBrainz: HTTP server, session fetcher and main loop."""
+    """One running StreamerBrainz: its parts (see ``parts``) and the main loop.
+
+    ``last_change`` and ``running`` belong to the main thread.
+    """
 
     def __init__(self, config, environ):
         self.config = config
         self.actions = queue.SimpleQueue()
         self.triggers = queue.Queue(maxsize=TRIGGER_QUEUE_SIZE)
         self.notifier = systemd.Notifier(environ)
-        self.client = self.fetcher = None
-        self.sources = []
-        if config.plex_enabled:
-            self.client = PlexClient(config.plex_server_url, config.plex_token,
-                                     config.plex_timeout, ca_file=config.plex_ca_file)
-        if config.plex_enabled or config.plexamp_url:
-            self.fetcher = SessionFetcher(self.client, self.triggers, self.actions,
-                                          config.plex_machine_ids, config.plex_timeout,
-                                          config.plex_poll_interval)
-        # Optional parts are imported only when configured: memory is dear on a Pi.
-        if config.plex_notifications:
-            from streamerbrainz.plex.notifications import NotificationStream
-            stream_client = PlexClient(config.plex_server_url, config.plex_token,
-                                       config.plex_timeout, ca_file=config.plex_ca_file)
-            self.sources.append(NotificationStream(stream_client, self.triggers,
-                                                   self.fetcher.follows))
-        if config.plexamp_url:
-            from streamerbrainz.plex.plexamp import PlexampPoller
-            plexamp_client = PlexClient(config.plexamp_url, "", config.plex_timeout,
-                                        name="Plexamp")
-            self.sources.append(PlexampPoller(plexamp_client, self.triggers,
-                                              self.fetcher.follows))
-        self.hub = live.EventHub()
-        self.hooks = None
-        if config.hooks or config.notify_urls:
-            from streamerbrainz.hooks.runners import Hooks
-            self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout,
-                               secrets=(config.plex_token, config.webhooks_secret))
+        self.parts = Parts(config, self.triggers, self.actions)
         self.idle = IdleWatch(config.idle_after, config.idle_at_start, time.monotonic())
         self.last_change = None
-        self.server = None
         self.running = False
         self.started = time.time()
+        self._dead = ()
         self.handlers = {
-            PlexStateChanged: self.on_state_changed,
-            PlayersActive: self.on_active,
+            PlayerStateChanged: self.on_state_changed,
             PlayersIdle: self.on_idle,
             Shutdown: self.on_shutdown,
             Reload: self.on_reload,
@@ -132,28 +63,19 @@ class Daemon:
 
     # -- handlers -----------------------------------------------------------
 
-    def on_state_changed(self, action):
-        log.info("Plex state changed", state=action.state, title=action.title,
-                 artist=action.artist, album=action.album, position_ms=action.position_ms,
-                 duration_ms=action.duration_ms, session_key=action.session_key,
-                 rating_key=action.rating_key, player=action.player, product=action.product,
-                 machine_id=action.machine_id)
-        self.hub.publish("plex_state_changed", live.action_json(action))
-        self.last_change = action
-        if self.idle.update(action.machine_id, action.state, time.monotonic()):
-            self.dispatch(PlayersActive(action))  # before the play hooks: amplifier first
-        if self.hooks:
-            self.hooks.state_changed(action)
-
-    def on_active(self, action):
-        log.info("players active", player=action.cause.player, machine_id=action.cause.machine_id)
-        if self.hooks:
-            self.hooks.active(action.cause)
+    def on_state_changed(self, change):
+        track = change.track
+        log.info("Plex state changed", state=change.state, title=track.title,
+                 artist=track.artist, album=track.album, position_ms=change.position_ms,
+                 duration_ms=track.duration_ms, session_key=track.session_key,
+                 rating_key=track.rating_key, player=change.player, product=change.product,
+                 machine_id=change.machine_id)
+        self.last_change = change
+        became_active = self.idle.update(change.machine_id, change.state, time.monotonic())
+        tell_change(self.parts.listeners, change, became_active)
 
     def on_idle(self, action):
-        log.info("players idle", idle_after_s=self.config.idle_after)
-        if self.hooks:
-            self.hooks.idle(action.last)
+        tell(self.parts.listeners, "players_idle", action.last)
 
     def on_shutdown(self, action):
         log.info("shutting down", reason=action.reason)
@@ -161,14 +83,15 @@ class Daemon:
 
     def on_reload(self, action):
         """Re-read the token and secret files; keep the old value when one fails."""
-        if self.client is not None:
+        parts = self.parts
+        if parts.plex_clients:
             self._reload_secret("plex-token-file", self.config.plex_token_file,
-                                configuration.read_token, self.client.token,
+                                configuration.read_token, parts.plex_clients[0].token,
                                 self._use_token)
-        if self.server is not None and self.config.webhooks_secret_file:
+        if parts.server is not None and self.config.webhooks_secret_file:
             self._reload_secret("webhooks-secret-file", self.config.webhooks_secret_file,
                                 lambda path, flag: configuration.read_webhooks_secret(path),
-                                self.server.secret, self._use_secret)
+                                parts.server.secret, self._use_secret)
 
     @staticmethod
     def _reload_secret(flag, path, read, old, use):
@@ -183,22 +106,21 @@ class Daemon:
     def _use_token(self, old, new):
         if new != old:
             logging_setup.add_secret(new)
-            self.client.token = new
-            for source in self.sources:
-                if source.client.token:
-                    source.client.token = new
-            self.triggers.put_nowait(WebhookEvent(received_at=time.monotonic(), source="reload"))
+            for client in self.parts.plex_clients:
+                client.token = new
+            self.triggers.put_nowait(Trigger(received_at=time.monotonic(), source="reload"))
 
     def _use_secret(self, old, new):
         if new != old:
             logging_setup.add_secret(new)
-            self.server.secret = new
+            self.parts.server.secret = new
 
     # -- lifecycle ----------------------------------------------------------
 
     def health(self):
-        outcome = self.fetcher.last_fetch if self.fetcher else None
-        in_progress, seconds = self.fetcher.fetch_progress() if self.fetcher else (False, 0.0)
+        sessions = self.parts.sessions
+        outcome = sessions.last_fetch if sessions else None
+        in_progress, seconds = sessions.fetch_progress() if sessions else (False, 0.0)
         return {
             "status": "ok",
             "version": __version__,
@@ -206,7 +128,7 @@ class Daemon:
             "uptime_s": int(time.time() - self.started),
             "last_fetch": {
                 "outcome": outcome.outcome if outcome else "never",
-                "at": live.iso(outcome.at) if outcome else None,
+                "at": iso(outcome.at) if outcome else None,
                 "error": outcome.error if outcome else "",
             },
             "fetch_in_progress": in_progress,
@@ -214,26 +136,28 @@ class Daemon:
         }
 
     def state(self):
-        snapshot = self.fetcher.snapshot if self.fetcher else {}
+        keeper = self.parts.keeper
+        snapshot = keeper.snapshot if keeper else {}
         followed = self.config.plex_machine_ids
         return live.state_document(snapshot, followed, time.monotonic(), self.started)
 
     def run(self):
         """Start, serve until a signal, stop; return the exit status."""
         signals = SignalWatcher(self.actions)
-        signals.install()
+        signals.start()
         try:
             return self.serve()
         finally:
-            signals.close()
+            signals.stop(time.monotonic() + 0.5)
 
     def serve(self):
         config = self.config
+        parts = self.parts
         try:
-            self.server = WebhookServer(
-                (config.webhooks_bind, config.webhooks_port), self.triggers,
-                followed=config.plex_machine_ids, plex_enabled=self.fetcher is not None,
-                health=self.health, state=self.state, hub=self.hub,
+            server = WebhookServer(
+                (config.webhooks_bind, config.webhooks_port), self.triggers, payloads.read,
+                followed=config.plex_machine_ids, plex_enabled=parts.keeper is not None,
+                health=self.health, state=self.state, hub=parts.hub,
                 secret=config.webhooks_secret, allow=config.webhooks_allow)
         except OSError as err:
             host = config.webhooks_bind
@@ -242,13 +166,31 @@ class Daemon:
             print("streamerbrainz: cannot listen on %s:%d: %s"
                   % (host, config.webhooks_port, reason), file=sys.stderr)
             return 1
-        host, port = self.server.server_address[:2]
+        parts.add_server(server)
+        host, port = server.server_address[:2]
         log.info("webhooks server listening", addr=host, port=port)
+        self.log_configuration()
+        started = []
+        try:
+            for service in parts.services:
+                service.start()
+                started.append(service)
+            if parts.sessions is not None:
+                self.triggers.put_nowait(Trigger(received_at=time.monotonic(), source="start"))
+            self.running = True
+            self.notifier.ready("listening on port %d" % port)
+            self.loop()
+        finally:
+            self.stop(started)
+        return 0
+
+    def log_configuration(self):
+        config = self.config
         endpoint = WEBHOOK_PATH + ("/\u2026" if config.webhooks_secret else "")
         if config.plex_enabled:
             log.info("Plex webhook enabled", server=config.plex_server_url,
                      machine_id=",".join(config.plex_machine_ids) or "*", endpoint=endpoint)
-        elif self.fetcher is None:
+        elif self.parts.keeper is None:
             log.warn("Plex is not enabled: webhooks are acknowledged and nothing more; "
                      "set -plex-server-url and -plex-token-file")
         if config.plex_notifications:
@@ -257,24 +199,6 @@ class Daemon:
             log.info("Plex polling enabled", interval_s=config.plex_poll_interval)
         if config.plexamp_url:
             log.info("Plexamp timeline enabled", url=config.plexamp_url)
-        server_thread = threading.Thread(target=self.server.serve, name="accept", daemon=True)
-        server_thread.start()
-        if self.fetcher is not None:
-            self.fetcher.start()
-            if self.client is not None:
-                self.triggers.put_nowait(WebhookEvent(received_at=time.monotonic(),
-                                                      source="start"))
-        for source in self.sources:
-            source.start()
-        if self.hooks:
-            self.hooks.start()
-        self.running = True
-        self.notifier.ready("listening on port %d" % port)
-        try:
-            self.loop()
-        finally:
-            self.stop(server_thread)
-        return 0
 
     def next_timeout(self, now):
         """Seconds until the loop must wake without an action, or None: no timer."""
@@ -295,12 +219,22 @@ class Daemon:
                 action = None
             now = time.monotonic()
             if interval and now - last_ping >= min(1.0, interval):
-                self.notifier.watchdog()
+                if self.all_alive():
+                    self.notifier.watchdog()
                 last_ping = now
             if action is not None:
                 self.dispatch(action)
             if self.running and self.idle.due(time.monotonic()):
                 self.dispatch(PlayersIdle(self.last_change))
+
+    def all_alive(self):
+        """Whether every service is alive; the first time one is not, one ERROR line."""
+        dead = tuple(service.name for service in self.parts.services if not service.alive())
+        if dead and dead != self._dead:
+            log.error("a part of the daemon has stopped; no more watchdog pings, so that "
+                      "systemd restarts it", stopped=",".join(dead))
+        self._dead = dead
+        return not dead
 
     def dispatch(self, action):
         """Call the handler the action's type maps to; log and survive its failure."""
@@ -313,20 +247,11 @@ class Daemon:
         except Exception:
             log.exception("action handler failed", action=type(action).__name__)
 
-    def stop(self, server_thread):
-        """Stop accepting, stop the fetcher (cutting a hung fetch), close connections."""
+    def stop(self, services):
+        """Stop ``services`` in reverse start order, all by one deadline."""
         self.notifier.stopping()
-        self.server.stop()
-        self.hub.close()
-        server_thread.join(0.5)
-        for source in self.sources:
-            if not source.stop(timeout=0.5):
-                log.warn("source did not stop in time", source=source.name)
-        if self.fetcher is not None and not self.fetcher.stop(timeout=1.0):
-            log.warn("session fetcher did not stop in time")
-        self.server.close(timeout=0.3)
-        if self.hooks:
-            self.hooks.stop(timeout=0.3)
+        for name in stop_all(services, time.monotonic() + STOP_WITHIN):
+            log.warn("did not stop in time", part=name)
         log.info("stopped")
 
 

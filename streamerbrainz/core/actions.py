@@ -6,43 +6,68 @@ action is one new class here and one new entry there.
 
 import dataclasses
 
+from streamerbrainz.core.track import NO_TRACK, Track
+
+
+# The kinds of change, decided once here: the listeners act on them.
+PLAY, PAUSE, RESUME, STOP, TRACK, BUFFERING = "play", "pause", "resume", "stop", "track", "buffering"
+KINDS_BY_STATE = {"paused": PAUSE, "stopped": STOP, "buffering": BUFFERING}
+
+
+def change_kind(previous_state, state, same_track):
+    """What a change is: a new ``track`` in the same state, or the state it moved to.
+
+    Playing again after a pause, on the same track, is a ``resume``; any
+    other start is a ``play``.
+    """
+    if state == previous_state:
+        return TRACK
+    if state == "playing":
+        return RESUME if previous_state == "paused" and same_track else PLAY
+    return KINDS_BY_STATE.get(state, state)
+
 
 @dataclasses.dataclass(frozen=True)
-class PlexStateChanged:
-    """A followed player changed state or track."""
+class PlayerStateChanged:
+    """A followed player changed state or track; ``kind`` says which change it is."""
 
     machine_id: str
     state: str
     previous_state: str
-    title: str = ""
-    artist: str = ""
-    album: str = ""
+    kind: str = PLAY
+    track: Track = NO_TRACK
     position_ms: int = 0
-    duration_ms: int = 0
-    session_key: str = ""
-    rating_key: str = ""
     player: str = ""
     product: str = ""
     at: float = 0.0
 
     @classmethod
-    def from_state(cls, state, previous_state, now):
-        """Build the action from a tracker.PlayerState at monotonic time ``now``."""
+    def from_state(cls, state, previous, now):
+        """The change from PlayerState ``previous`` (or None) to ``state``, at monotonic ``now``."""
+        previous_state = previous.state if previous is not None else "stopped"
+        same_track = previous is not None and previous.track.identity() == state.track.identity()
         return cls(
             machine_id=state.machine_id,
             state=state.state,
             previous_state=previous_state,
-            title=state.title,
-            artist=state.artist,
-            album=state.album,
+            kind=change_kind(previous_state, state.state, same_track),
+            track=state.track,
             position_ms=state.position(now),
-            duration_ms=state.duration_ms,
-            session_key=state.session_key,
-            rating_key=state.rating_key,
             player=state.player,
             product=state.product,
             at=state.updated_at,
         )
+
+    def fields(self):
+        """The change as flat fields, in the order the hooks and ``/events`` show them."""
+        track = self.track
+        return {
+            "machine_id": self.machine_id, "state": self.state,
+            "previous_state": self.previous_state, "title": track.title,
+            "artist": track.artist, "album": track.album, "position_ms": self.position_ms,
+            "duration_ms": track.duration_ms, "session_key": track.session_key,
+            "rating_key": track.rating_key, "player": self.player, "product": self.product,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,13 +80,6 @@ class Shutdown:
 @dataclasses.dataclass(frozen=True)
 class Reload:
     """Re-read the token and secret files (SIGHUP)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class PlayersActive:
-    """Something plays again after the players were idle; ``cause`` is the change."""
-
-    cause: PlexStateChanged
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,11 @@ on by a crash is turned off). The caller asks ``deadline`` when to look
 again and ``due`` then.
 """
 
+from streamerbrainz.core.listener import Listener
 from streamerbrainz.core.tracker import PLAYING
+from streamerbrainz.lib.log import get_logger
+
+log = get_logger(__name__)
 
 
 class IdleWatch:
@@ -43,3 +47,18 @@ class IdleWatch:
         self.deadline = None
         self.idle = True
         return True
+
+
+class IdleLog(Listener):
+    """Says in the log when the players become active and when they go idle."""
+
+    name = "idle"
+
+    def __init__(self, idle_after):
+        self.idle_after = idle_after
+
+    def players_active(self, change):
+        log.info("players active", player=change.player, machine_id=change.machine_id)
+
+    def players_idle(self, last):
+        log.info("players idle", idle_after_s=self.idle_after)

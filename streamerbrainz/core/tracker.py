@@ -9,6 +9,8 @@ callers pass ``now``.
 
 import dataclasses
 
+from streamerbrainz.core.track import NO_TRACK, Track
+
 PLAYING, PAUSED, BUFFERING, STOPPED = "playing", "paused", "buffering", "stopped"
 KNOWN_STATES = (PLAYING, PAUSED, BUFFERING, STOPPED)
 
@@ -30,17 +32,11 @@ class PlayerState:
 
     machine_id: str
     state: str = STOPPED
-    title: str = ""
-    artist: str = ""
-    album: str = ""
-    duration_ms: int = 0
+    track: Track = NO_TRACK
     position_ms: int = 0
     position_at: float = 0.0
-    session_key: str = ""
-    rating_key: str = ""
     player: str = ""
     product: str = ""
-    media_type: str = ""
     since: float = 0.0
     updated_at: float = 0.0
     stopped_by_event: bool = False
@@ -50,12 +46,9 @@ class PlayerState:
         if self.state != PLAYING:
             return self.position_ms
         moved = self.position_ms + int((now - self.position_at) * 1000)
-        if self.duration_ms:
-            moved = min(moved, self.duration_ms)
+        if self.track.duration_ms:
+            moved = min(moved, self.track.duration_ms)
         return max(moved, 0)
-
-    def track(self):
-        return (self.rating_key, self.session_key)
 
 
 def normalise_state(state):
@@ -68,39 +61,30 @@ def from_session(session, state, now, wall, previous=None):
     return PlayerState(
         machine_id=session.machine_id,
         state=state,
-        title=session.title,
-        artist=session.artist,
-        album=session.album,
-        duration_ms=session.duration_ms,
-        position_ms=session.view_offset_ms,
+        track=session.track,
+        position_ms=session.position_ms,
         position_at=now,
-        session_key=session.session_key,
-        rating_key=session.rating_key,
-        player=session.player_title or (previous.player if previous else ""),
+        player=session.player or (previous.player if previous else ""),
         product=session.product or (previous.product if previous else ""),
-        media_type=session.media_type,
         since=wall,
         updated_at=wall,
     )
 
 
 def from_event(machine_id, event, state, now, wall, previous=None):
-    """A PlayerState from a webhook alone, for when Plex cannot say more."""
-    same_track = previous is not None and (not event.rating_key
-                                           or event.rating_key == previous.rating_key)
+    """A PlayerState from a trigger alone, for when Plex cannot say more."""
+    same_track = previous is not None and (not event.track.rating_key
+                                           or event.track.rating_key == previous.track.rating_key)
     base = previous if same_track else PlayerState(machine_id=machine_id)
     position = event.position_ms if event.position_ms >= 0 else base.position(now)
+    # The session key is the session's: a trigger's track never has one.
+    track = dataclasses.replace(event.track, session_key=base.track.session_key)
     return dataclasses.replace(
         base,
         state=state,
-        title=event.title or base.title,
-        artist=event.artist or base.artist,
-        album=event.album or base.album,
-        rating_key=event.rating_key or base.rating_key,
-        duration_ms=event.duration_ms or base.duration_ms,
-        player=event.player_title or base.player,
+        track=track.or_else(base.track),
+        player=event.player or base.player,
         product=event.product or base.product,
-        media_type=event.media_type or base.media_type,
         position_ms=position,
         position_at=now,
         since=wall,
@@ -122,7 +106,7 @@ def observe(previous, session, event, now, wall):
         state = decided or normalise_state(session.state)
         # A lingering session after media.stop must not bring the player back.
         sticky = (decided is None and previous is not None and previous.stopped_by_event
-                  and previous.track() == (session.rating_key, session.session_key)
+                  and previous.track.identity() == session.track.identity()
                   and state != PLAYING)
         if sticky:
             state = STOPPED
@@ -136,10 +120,11 @@ def observe(previous, session, event, now, wall):
         current = dataclasses.replace(previous, state=STOPPED, position_ms=previous.position(now),
                                       position_at=now, since=wall, updated_at=wall,
                                       stopped_by_event=decided == STOPPED)
-        if event is not None and (not event.rating_key or event.rating_key == previous.rating_key):
+        if event is not None and (not event.track.rating_key
+                                  or event.track.rating_key == previous.track.rating_key):
             current = _fill_in(current, event, fresh=True)
     elif previous is None and decided == STOPPED:
-        current = from_event(event.player_uuid, event, STOPPED, now, wall)
+        current = from_event(event.machine_id, event, STOPPED, now, wall)
     else:
         return previous, False
     return settle(previous, current)
@@ -153,8 +138,8 @@ def _fill_in(current, event, fresh=False):
     changes = {}
     if event.position_ms >= 0 and (fresh or event.position_is_fresh or not current.position_ms):
         changes["position_ms"] = event.position_ms
-    if event.duration_ms and not current.duration_ms:
-        changes["duration_ms"] = event.duration_ms
+    if event.track.duration_ms and not current.track.duration_ms:
+        changes["track"] = dataclasses.replace(current.track, duration_ms=event.track.duration_ms)
     return dataclasses.replace(current, **changes) if changes else current
 
 
@@ -167,14 +152,15 @@ def observe_without_fetch(previous, event, now, wall):
 
 
 def machine_of(previous, event):
-    return previous.machine_id if previous is not None else event.player_uuid
+    return previous.machine_id if previous is not None else event.machine_id
 
 
 def settle(previous, current):
     """Keep ``since`` across non-changes and say whether this is a change."""
     if previous is None:
         return current, current.state != STOPPED
-    changed = previous.state != current.state or previous.track() != current.track()
+    changed = (previous.state != current.state
+               or previous.track.identity() != current.track.identity())
     if not changed:
         current = dataclasses.replace(current, since=previous.since)
     return current, changed

@@ -10,7 +10,6 @@ credentials left out; at the timeout the whole process group is killed.
 
 import base64
 import collections
-import dataclasses
 import http.client
 import json
 import os
@@ -26,9 +25,11 @@ import urllib.parse
 import urllib.request
 
 from streamerbrainz import __version__
-from streamerbrainz.web import live
+from streamerbrainz.lib.timefmt import iso
+from streamerbrainz.core.listener import Listener
 from streamerbrainz.lib.log import get_logger
-from streamerbrainz.plex.client import Deadline, deadline_opener
+from streamerbrainz.lib.opener import Deadline, deadline_opener
+from streamerbrainz.lib.service import Service
 
 log = get_logger(__name__)
 
@@ -44,23 +45,20 @@ NOTIFY_FIRST_BACKOFF = 1.0
 WITHHELD = ("CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
             "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
 
-STATE_EVENTS = {"playing": "play", "paused": "pause", "stopped": "stop",
-                "buffering": "buffering"}
+# SB_EVENT by the kind of change: a resume runs the play hooks, as a play does.
+KIND_EVENTS = {"resume": "play"}
 
 
 def event_name(action):
     """What happened, in one word: play, pause, stop, buffering or track."""
-    if action.state == action.previous_state:
-        return "track"
-    return STATE_EVENTS.get(action.state, action.state)
+    return KIND_EVENTS.get(action.kind, action.kind)
 
 
 def hook_fields(event, action):
     """The facts every hook gets: ``SB_EVENT`` and each field of the change as ``SB_*``."""
     fields = {"SB_EVENT": event}
     if action is not None:
-        fields.update(("SB_" + key.upper(), str(value))
-                      for key, value in dataclasses.asdict(action).items() if key != "at")
+        fields.update(("SB_" + key.upper(), str(value)) for key, value in action.fields().items())
     return fields
 
 
@@ -85,7 +83,7 @@ def notification_json(fields, at):
     for key in ("duration_ms", "position_ms"):
         if key in body:
             body[key] = int(body[key])
-    body["at"] = live.iso(at)
+    body["at"] = iso(at)
     return body
 
 
@@ -127,7 +125,7 @@ def first_lines(output):
     return "\n".join(line[:200] for line in lines[:OUTPUT_LINES])
 
 
-class Runner:
+class Runner(Service):
     """A thread that runs jobs from a bounded queue, one at a time, in order."""
 
     name = "runner"
@@ -137,10 +135,14 @@ class Runner:
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread = None
 
     def start(self):
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
+
+    def alive(self):
+        return self._thread is not None and self._thread.is_alive()
 
     def submit(self, job):
         with self._lock:
@@ -151,14 +153,16 @@ class Runner:
             self._jobs.append(job)
             self._ready.notify()
 
-    def stop(self, timeout):
-        """Drop what waits, let the job in progress end (or be cut), join."""
+    def stop(self, deadline):
+        """Drop what waits, let the job in progress end (or be cut) by ``deadline``."""
         with self._lock:
             self._stopping = True
             self._jobs.clear()
             self._ready.notify()
         self.cut()
-        self._thread.join(timeout)
+        if self._thread is None:
+            return True
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
 
     def cut(self):
@@ -336,8 +340,14 @@ class NotifyRunner(Runner):
         self._giving_up.set()
 
 
-class Hooks:
-    """Turns state changes and idle/active into hook runs and notifications."""
+class Hooks(Service, Listener):
+    """Turns state changes and idle/active into hook runs and notifications.
+
+    A listener (called on the main loop) and a service: its runners' threads
+    run the commands and send the notifications.
+    """
+
+    name = "hooks"
 
     def __init__(self, commands, urls=(), timeout=10.0, secrets=(), wall=time.time):
         self.commands = {flag: shlex.split(command) for flag, command in commands.items()
@@ -350,10 +360,12 @@ class Hooks:
         for runner in self._runners():
             runner.start()
 
-    def stop(self, timeout):
-        deadline = time.monotonic() + timeout
-        for runner in self._runners():
-            runner.stop(max(0.0, deadline - time.monotonic()))
+    def stop(self, deadline):
+        stopped = [runner.stop(deadline) for runner in self._runners()]
+        return all(stopped)
+
+    def alive(self):
+        return all(runner.alive() for runner in self._runners())
 
     def _runners(self):
         return ([self.runner] if self.runner else []) + self.notifiers
@@ -364,11 +376,11 @@ class Hooks:
         flags += {"play": ["on-play"], "pause": ["on-pause"], "stop": ["on-stop"]}.get(event, [])
         self._dispatch(flags, hook_fields(event, action), action.at)
 
-    def idle(self, last_action):
-        self._dispatch(["on-idle"], hook_fields("idle", last_action), self.wall())
+    def players_idle(self, last):
+        self._dispatch(["on-idle"], hook_fields("idle", last), self.wall())
 
-    def active(self, action):
-        self._dispatch(["on-active"], hook_fields("active", action), self.wall())
+    def players_active(self, change):
+        self._dispatch(["on-active"], hook_fields("active", change), self.wall())
 
     def _dispatch(self, flags, fields, at):
         for flag in flags:

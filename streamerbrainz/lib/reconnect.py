@@ -1,45 +1,42 @@
-"""A base for the trigger sources that run on a thread of their own.
+"""A base for services that keep a connection: connect, work, back off, again.
 
-A source loops: connect, read, turn what it reads into triggers for the
-session fetcher, and on failure wait with a growing backoff. It stops on an
-event; ``stop()`` also cuts its request in flight. Failures are logged once
-per kind and summarised like the fetcher's.
+Each connection's work is ``session()``, which puts what it reads on a
+queue (``triggers``) as it goes. On failure the loop waits with a growing
+backoff; it stops on an event, and ``stop()`` also cuts the request in
+flight. Failures are logged once per kind and summarised.
 """
 
 import queue
-import threading
 import time
 
-from streamerbrainz.plex import client as plex
 from streamerbrainz.lib.log import get_logger
+from streamerbrainz.lib.opener import RequestError
 from streamerbrainz.lib.repeats import FailureLog
+from streamerbrainz.lib.service import ThreadService
 
 log = get_logger(__name__)
 
 
-class Source:
-    """Subclasses implement ``session()``: one connection's worth of work."""
+class Source(ThreadService):
+    """Subclasses implement ``session()``: one connection's worth of work.
+
+    ``client`` has ``abort()``, which cuts its request in flight from
+    another thread.
+    """
 
     name = "source"
     first_backoff = 1.0
     max_backoff = 60.0
 
     def __init__(self, client, triggers, clock=time.monotonic):
+        super().__init__()
         self.client = client
         self.triggers = triggers
         self.clock = clock
-        self.stopping = threading.Event()
         self._failures = FailureLog(log)
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
-    def start(self):
-        self._thread.start()
-
-    def stop(self, timeout):
-        self.stopping.set()
+    def wake(self):
         self.client.abort()
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
     def trigger(self, event):
         try:
@@ -48,16 +45,16 @@ class Source:
             pass  # a fetch is due anyway; it will see the truth
 
     def session(self):
-        """Connect and work until the connection ends; raise PlexError on failure."""
+        """Connect and work until the connection ends; raise RequestError on failure."""
         raise NotImplementedError
 
-    def _run(self):
+    def run(self):
         backoff = self.first_backoff
         while not self.stopping.is_set():
             try:
                 if self.session():
                     backoff = self.first_backoff
-            except plex.PlexError as err:
+            except RequestError as err:
                 if self.stopping.is_set():
                     return
                 self.failed(err)

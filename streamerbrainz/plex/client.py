@@ -8,18 +8,19 @@ retried) and a message that names no secret.
 import dataclasses
 import hashlib
 import http.client
-import io
 import socket
 import ssl
-import threading
-import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ElementTree
 from xml.parsers import expat
 
 from streamerbrainz import __version__
+from streamerbrainz.core.track import NO_TRACK, Track
+from streamerbrainz.lib import opener
+from streamerbrainz.lib.opener import RequestError as PlexError  # Plex's failures are requests' failures
 
+HINT = "-plex-timeout"  # what a too slow answer's message names
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 # A sessions answer holds about 20 elements per session, 5 deep: these
 # bounds are thousands of sessions away, and keep a hostile answer small.
@@ -30,55 +31,24 @@ MAX_DIGITS = 18  # fits a 64-bit integer; no Plex number is longer
 CLIENT_IDENTIFIER = "streamerbrainz-" + hashlib.sha1(socket.gethostname().encode()).hexdigest()[:20]
 
 
-class PlexError(Exception):
-    """A failed request to Plex.
-
-    ``kind`` is one of ``network``, ``timeout``, ``http``, ``auth``,
-    ``certificate`` or ``malformed``; ``retryable`` says whether asking
-    again may help.
-    """
-
-    def __init__(self, kind, message, status=0):
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-
-    @property
-    def retryable(self):
-        if self.kind in ("network", "timeout"):
-            return True
-        return self.kind == "http" and (self.status >= 500 or self.status == 429)
-
-
 @dataclasses.dataclass(frozen=True)
 class Session:
     """One media item playing on one player, as ``/status/sessions`` tells it."""
 
     machine_id: str = ""
-    player_title: str = ""
+    player: str = ""
     product: str = ""
     platform: str = ""
     state: str = ""
-    session_key: str = ""
-    rating_key: str = ""
-    media_type: str = ""
-    title: str = ""
-    artist: str = ""
-    album: str = ""
-    duration_ms: int = 0
-    view_offset_ms: int = 0
+    track: Track = NO_TRACK
+    position_ms: int = 0
 
 
-# Plex's media types by kind, in the order a player's current session is chosen.
-MEDIA_KINDS = {"track": "music", "movie": "video", "episode": "video", "clip": "video",
-               "video": "video", "trailer": "video", "photo": "photo"}
+# States a notification or a timeline reports that decide the player's state;
+# "buffering" and "error" leave it to the session.
+REPORTED_STATES = {"playing": "playing", "paused": "paused", "stopped": "stopped"}
 KIND_ORDER = ("photo", "video", "music")  # later wins
 STATE_ORDER = ("paused", "buffering", "playing")  # later wins
-
-
-def media_kind(media_type):
-    """``music``, ``video``, ``photo`` or empty, from a Plex media ``type``."""
-    return MEDIA_KINDS.get(media_type, "")
 
 
 def artist_of(media_type, original_title, grandparent_title):
@@ -253,18 +223,20 @@ def session_from(tag, item, player):
     media_type = get("type", "") or tag.lower()
     return Session(
         machine_id=player.get("machineIdentifier", ""),
-        player_title=player.get("title", "") or player.get("product", ""),
+        player=player.get("title", "") or player.get("product", ""),
         product=player.get("product", ""),
         platform=player.get("platform", ""),
         state=player.get("state", ""),
-        session_key=get("sessionKey", ""),
-        rating_key=get("ratingKey", ""),
-        media_type=media_type,
-        title=get("title", ""),
-        artist=artist_of(media_type, get("originalTitle", ""), get("grandparentTitle", "")),
-        album=get("parentTitle", ""),
-        duration_ms=max(0, to_int(get("duration"))),
-        view_offset_ms=max(0, to_int(get("viewOffset"))),
+        track=Track(
+            title=get("title", ""),
+            artist=artist_of(media_type, get("originalTitle", ""), get("grandparentTitle", "")),
+            album=get("parentTitle", ""),
+            duration_ms=max(0, to_int(get("duration"))),
+            rating_key=get("ratingKey", ""),
+            session_key=get("sessionKey", ""),
+            media_type=media_type,
+        ),
+        position_ms=max(0, to_int(get("viewOffset"))),
     )
 
 
@@ -292,8 +264,8 @@ def session_order(session, preferred_kind=""):
     state named comes first, then music before video before photo, then
     playing before paused, and the highest ``sessionKey`` only breaks a tie.
     """
-    kind = media_kind(session.media_type)
-    key = session.session_key
+    kind = session.track.kind()
+    key = session.track.session_key
     numeric = (1, int(key), "") if key.isascii() and key.isdigit() and len(key) <= 18 \
         else (0, 0, key)
     return (bool(preferred_kind) and kind == preferred_kind, _rank(KIND_ORDER, kind),
@@ -316,161 +288,6 @@ def current_by_player(sessions, preferred=None):
     return current
 
 
-class Deadline:
-    """One moment by which a whole answer (connect, head and body) must be in.
-
-    ``extend`` moves it on: a stream gives each of its events a bound of
-    its own.
-    """
-
-    def __init__(self, seconds, clock=time.monotonic):
-        self.seconds = seconds
-        self.clock = clock
-        self.at = clock() + seconds
-
-    def remaining(self):
-        return self.at - self.clock()
-
-    def extend(self, seconds):
-        self.seconds = seconds
-        self.at = self.clock() + seconds
-
-
-class _DeadlineReader(io.RawIOBase):
-    """A socket's reader whose every read waits only until the deadline."""
-
-    def __init__(self, sock, deadline):
-        super().__init__()
-        self._sock = sock
-        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open while read
-        self._deadline = deadline
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        self._sock.settimeout(_left(self._deadline))
-        return self._raw.readinto(buffer)
-
-    def close(self):
-        self._raw.close()
-        super().close()
-
-
-def _left(deadline):
-    remaining = deadline.remaining()
-    if remaining <= 0:
-        raise socket.timeout("deadline passed")
-    return remaining
-
-
-class _DeadlineSocket:
-    """A connected socket whose sends and reads all end by one deadline."""
-
-    def __init__(self, sock, registry):
-        self._sock = sock
-        self._registry = registry
-
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
-
-    def sendall(self, data, *args):
-        self._sock.settimeout(_left(self._registry.deadline))
-        return self._sock.sendall(data, *args)
-
-    def makefile(self, mode="rb", *args, **kwargs):
-        return io.BufferedReader(_DeadlineReader(self._sock, self._registry.deadline))
-
-
-class _Connections:
-    """Remembers the socket in use so another thread can cut it.
-
-    The socket itself is kept, not the connection: urllib detaches it from
-    the connection once the answer's headers are in, while its body may
-    still be read (a notification stream is read for hours).
-    """
-
-    def __init__(self, deadline=None):
-        self.lock = threading.Lock()
-        self.current = None
-        self.aborted = False
-        self.deadline = deadline  # the request in flight's; set before each one
-
-    def track(self, connection):
-        with self.lock:
-            self.current = connection.sock
-            if self.aborted:
-                self._shutdown(self.current)
-
-    def abort(self):
-        with self.lock:
-            self.aborted = True
-            if self.current is not None:
-                self._shutdown(self.current)
-
-    @staticmethod
-    def _shutdown(sock):
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-class _Tracked:
-    """Mixed into a connection class: tells ``registry`` its socket once connected.
-
-    Once connected, every send and read ends by ``registry.deadline``.
-    """
-
-    registry = None
-
-    def connect(self):
-        super().connect()
-        self.registry.track(self)
-        if self.registry.deadline is not None:
-            self.sock = _DeadlineSocket(self.sock, self.registry)
-
-
-class _TrackingHandler(urllib.request.AbstractHTTPHandler):
-    """Opens http and https connections whose sockets ``registry`` can cut."""
-
-    http_request = https_request = urllib.request.AbstractHTTPHandler.do_request_
-
-    def __init__(self, registry, context=None):
-        super().__init__()
-        self.context = context
-        extra = {"registry": registry}
-        self.http_class = type("HTTPConnection", (_Tracked, http.client.HTTPConnection), extra)
-        self.https_class = type("HTTPSConnection", (_Tracked, http.client.HTTPSConnection), extra)
-
-    def http_open(self, req):
-        return self.do_open(self.http_class, req)
-
-    def https_open(self, req):
-        return self.do_open(self.https_class, req, context=self.context)
-
-
-def deadline_opener(deadline, context=None):
-    """A ``direct_opener`` whose requests all end (connect, head and body) by ``deadline``.
-
-    Open with ``timeout=deadline.remaining()`` and read with ``read_within``.
-    """
-    return direct_opener(_TrackingHandler(_Connections(deadline), context))
-
-
-def direct_opener(*handlers):
-    """urllib with ``handlers`` and nothing that would send a request elsewhere.
-
-    No proxy (the token must not travel through one), no redirect (a
-    redirected POST would arrive as a GET without its body).
-    """
-    opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.UnknownHandler(),) + handlers + (
-            urllib.request.HTTPErrorProcessor(), urllib.request.HTTPDefaultErrorHandler()):
-        opener.add_handler(handler)
-    return opener
-
-
 class PlexClient:
     """Asks one Plex Media Server questions, one at a time, with a timeout.
 
@@ -484,9 +301,9 @@ class PlexClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self._connections = _Connections()
+        self._connections = opener.Connections()
         context = ssl.create_default_context(cafile=ca_file) if ca_file else None
-        self._opener = direct_opener(_TrackingHandler(self._connections, context))
+        self._opener = opener.direct_opener(opener.TrackingHandler(self._connections, context))
 
     def headers(self, accept="application/xml"):
         headers = {
@@ -506,12 +323,12 @@ class PlexClient:
 
         ``timeout`` bounds the whole answer, connect to last byte.
         """
-        deadline = Deadline(self.timeout if timeout is None else timeout)
+        deadline = opener.Deadline(self.timeout if timeout is None else timeout)
         with self.open(path, deadline=deadline) as answer:
-            body = read_within(answer, limit, deadline, self.name)
+            body = opener.read_within(answer, limit, deadline, self.name, hint=HINT)
         if body is None:
             raise PlexError("malformed", "%s answer is larger than %s; refused"
-                            % (self.name, _size(limit)))
+                            % (self.name, opener.size_text(limit)))
         return body
 
     def open(self, path, timeout=None, accept="application/xml", headers=None, deadline=None):
@@ -524,7 +341,7 @@ class PlexClient:
         all_headers.update(headers or {})
         request = urllib.request.Request(self.base_url + path, headers=all_headers)
         if deadline is None:
-            deadline = Deadline(self.timeout if timeout is None else timeout)
+            deadline = opener.Deadline(self.timeout if timeout is None else timeout)
         self._connections.deadline = deadline
         try:
             return self._opener.open(request, timeout=max(0.001, deadline.remaining()))
@@ -540,25 +357,27 @@ class PlexClient:
             if isinstance(reason, ssl.SSLCertVerificationError):
                 raise certificate_error(self.name, reason) from None
             if isinstance(reason, socket.timeout):
-                raise too_slow(self.name, deadline) from None
+                raise opener.too_slow(self.name, deadline, HINT) from None
             raise PlexError("network", "cannot reach %s: %s"
-                            % (self.name, _describe(reason))) from None
+                            % (self.name, opener.describe(reason))) from None
         except socket.timeout:
-            raise too_slow(self.name, deadline) from None
+            raise opener.too_slow(self.name, deadline, HINT) from None
         except (OSError, http.client.HTTPException) as err:
             if self._connections.aborted:
                 raise PlexError("network", "request aborted by shutdown") from None
             raise PlexError("network", "connection to %s failed: %s"
-                            % (self.name, _describe(err))) from None
+                            % (self.name, opener.describe(err))) from None
 
     def sessions(self, timeout=None):
         """Return the list of Session now playing, parsed as the answer streams in."""
-        deadline = Deadline(self.timeout if timeout is None else timeout)
+        deadline = opener.Deadline(self.timeout if timeout is None else timeout)
         parser = SessionsParser()
         with self.open("/status/sessions", deadline=deadline) as answer:
-            if read_within(answer, MAX_ANSWER_BYTES, deadline, self.name, parser.feed) is None:
+            whole = opener.read_within(answer, MAX_ANSWER_BYTES, deadline, self.name,
+                                       parser.feed, hint=HINT)
+            if whole is None:
                 raise PlexError("malformed", "%s answer is larger than %s; refused"
-                                % (self.name, _size(MAX_ANSWER_BYTES)))
+                                % (self.name, opener.size_text(MAX_ANSWER_BYTES)))
         parser.feed(b"", True)
         return parser.sessions
 
@@ -575,80 +394,3 @@ def certificate_error(name, err):
                      "https://....plex.direct:32400 address Plex shows under Settings > Network, "
                      "or give the certificate authority that signed it with -plex-ca-file"
                      % (name, reason))
-
-
-def too_slow(name, deadline, hint="-plex-timeout"):
-    """The PlexError for an answer not complete by its deadline."""
-    return PlexError("timeout", "%s answer too slow: not complete within %gs%s"
-                     % (name, deadline.seconds, " (%s)" % hint if hint else ""))
-
-
-def read_within(answer, limit, deadline, name="Plex", sink=None, hint="-plex-timeout"):
-    """Read a whole answer by ``deadline``; None when it is longer than ``limit``.
-
-    With ``sink``, each chunk goes to it (and b"" is returned) instead of
-    being kept. An answer from ``PlexClient`` or ``deadline_opener`` cannot
-    outlive the deadline; any other is checked between reads. Raises
-    PlexError (``timeout`` or ``network``).
-    """
-    chunks, total = [], 0
-    try:
-        while True:
-            if deadline.remaining() <= 0:
-                raise socket.timeout()
-            # One read(limit + 1) would make some Python versions allocate
-            # (and keep) a buffer of the full limit for every answer.
-            chunk = answer.read(min(65536, limit + 1 - total))
-            if not chunk:
-                return b"".join(chunks)
-            total += len(chunk)
-            if total > limit:
-                return None
-            if sink is None:
-                chunks.append(chunk)
-            else:
-                sink(chunk)
-    except socket.timeout:
-        raise too_slow(name, deadline, hint) from None
-    except (OSError, http.client.HTTPException) as err:
-        raise PlexError("network", "connection to %s failed: %s"
-                        % (name, _describe(err))) from None
-
-
-def get_within(request, limit, seconds, name, hint="", context=None):
-    """GET ``request`` (a URL or a Request) whole within ``seconds``, no more than ``limit`` bytes.
-
-    Returns the body, or None when it is longer than ``limit``. Raises
-    PlexError: ``timeout`` (``<name> answer too slow ...``), ``http`` (with
-    the status) or ``network``.
-    """
-    deadline = Deadline(seconds)
-    try:
-        with deadline_opener(deadline, context).open(request, timeout=seconds) as answer:
-            return read_within(answer, limit, deadline, name, hint=hint)
-    except urllib.error.HTTPError as err:
-        err.close()
-        raise PlexError("http", "%s answered %d %s" % (name, err.code, err.reason),
-                        err.code) from None
-    except urllib.error.URLError as err:
-        if isinstance(err.reason, socket.timeout):
-            raise too_slow(name, deadline, hint) from None
-        raise PlexError("network", "cannot reach %s: %s" % (name, _describe(err.reason))) \
-            from None
-    except socket.timeout:
-        raise too_slow(name, deadline, hint) from None
-    except (OSError, http.client.HTTPException) as err:
-        raise PlexError("network", "connection to %s failed: %s" % (name, _describe(err))) \
-            from None
-
-
-def _size(limit):
-    mib = limit / (1024 * 1024)
-    return "%g MiB" % mib if mib >= 1 else "%d KiB" % (limit // 1024)
-
-
-def _describe(err):
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror.lower()
-    text = str(err) or type(err).__name__
-    return text

@@ -14,9 +14,11 @@ import http.client
 import json
 import socket
 
+from streamerbrainz.core.track import Track
+from streamerbrainz.core.trigger import Trigger
+from streamerbrainz.lib import opener
 from streamerbrainz.plex import client as plex
 from streamerbrainz.lib.log import get_logger
-from streamerbrainz.plex.payloads import WebhookEvent
 from streamerbrainz.lib.reconnect import Source
 
 log = get_logger(__name__)
@@ -102,13 +104,17 @@ def to_trigger(notification, now):
     machine_id = str(notification.get("clientIdentifier") or "")
     if not machine_id:
         return None
-    return WebhookEvent(
-        player_uuid=machine_id,
-        rating_key=str(notification.get("ratingKey") or ""),
-        reported_state=str(notification.get("state") or ""),
-        position_ms=plex.to_int(notification.get("viewOffset"), -1),
-        received_at=now,
+    state = str(notification.get("state") or "")
+    position_ms = plex.to_int(notification.get("viewOffset"), -1)
+    return Trigger(
         source="notifications",
+        event=state,
+        machine_id=machine_id,
+        track=Track(rating_key=str(notification.get("ratingKey") or "")),
+        state=plex.REPORTED_STATES.get(state),
+        position_ms=position_ms,
+        position_is_fresh=position_ms >= 0 and bool(state),
+        received_at=now,
     )
 
 
@@ -122,20 +128,20 @@ class NotificationStream(Source):
         self.follows = follows
 
     def session(self):
-        deadline = plex.Deadline(self.client.timeout)
+        deadline = opener.Deadline(self.client.timeout)
         answer = self.client.open(PATH, accept="text/event-stream", deadline=deadline)
         with answer:
             self.connected()
-            self.trigger(WebhookEvent(received_at=self.clock(), source="notifications"))
+            self.trigger(Trigger(received_at=self.clock(), source="notifications"))
             try:
                 for event, data in sse_events(stream_lines(answer, deadline)):
                     if event != "playing":
                         continue
                     for notification in play_notifications(data):
                         trigger = to_trigger(notification, self.clock())
-                        if trigger is not None and self.follows(trigger.player_uuid):
-                            log.debug("Plex notification", player=trigger.player_uuid,
-                                      state=trigger.reported_state,
+                        if trigger is not None and self.follows(trigger.machine_id):
+                            log.debug("Plex notification", player=trigger.machine_id,
+                                      state=trigger.event,
                                       position_ms=trigger.position_ms)
                             self.trigger(trigger)
             except socket.timeout:

@@ -1,4 +1,4 @@
-"""Webhook bodies → ``WebhookEvent``: pure parsing, no sockets.
+"""Webhook bodies → ``Trigger``: pure parsing, no sockets.
 
 Plex posts ``multipart/form-data`` with a JSON ``payload`` part and, on
 some events, a JPEG ``thumb`` part that is dropped. Tools that imitate Plex
@@ -8,14 +8,18 @@ an empty body asks for a fresh look at the sessions. Anything else raises
 """
 
 import binascii
-import dataclasses
 import json
 import quopri
 import re
 import time
 import urllib.parse
 
+from streamerbrainz.core.track import Track
+from streamerbrainz.core.trigger import Trigger
+from streamerbrainz.lib.log import get_logger
 from streamerbrainz.plex import client as plex
+
+log = get_logger(__name__)
 
 EVENT_STATES = {
     "media.play": "playing",
@@ -24,62 +28,12 @@ EVENT_STATES = {
     "media.stop": "stopped",
 }
 
-# States a notification or a timeline reports that decide the player's state;
-# "buffering" and "error" leave it to the session.
-REPORTED_STATES = {"playing": "playing", "paused": "paused", "stopped": "stopped"}
-
 IGNORED_PREFIXES = ("library.", "admin.", "device.")
 TEST_EVENT = "webhook.created"
 
 
 class PayloadError(ValueError):
     """The body is not a webhook we understand; the message says why."""
-
-
-@dataclasses.dataclass(frozen=True)
-class WebhookEvent:
-    """One trigger for the fetcher: what happened, and to which player.
-
-    Webhooks make most of them; the other sources (Plex notifications, the
-    Plexamp timeline, the poll timer, start-up) make the same object with
-    their own ``source``. ``event`` is empty for a manual empty POST.
-    ``player_uuid`` is empty when the trigger names no player. The metadata
-    fields (with a webhook's own ``viewOffset`` and ``duration``, when it
-    has them) stand in for the session when Plex cannot be asked;
-    ``reported_state`` and ``position_ms`` (-1: unknown) carry what a
-    notification or a timeline said directly.
-    """
-
-    event: str = ""
-    player_uuid: str = ""
-    player_title: str = ""
-    product: str = ""
-    account: str = ""
-    title: str = ""
-    artist: str = ""
-    album: str = ""
-    rating_key: str = ""
-    duration_ms: int = 0
-    received_at: float = 0.0
-    source: str = "webhook"
-    reported_state: str = ""
-    position_ms: int = -1
-    media_type: str = ""
-
-    @property
-    def state(self):
-        """The player state this trigger decides, or None when the session decides."""
-        return EVENT_STATES.get(self.event) or REPORTED_STATES.get(self.reported_state)
-
-    @property
-    def position_is_fresh(self):
-        """Whether ``position_ms`` is fresher than a session's ``viewOffset``.
-
-        A notification or a timeline reports the position of the moment; so
-        does a pause. Plex refreshes a session's ``viewOffset`` only every
-        ten seconds or so.
-        """
-        return self.position_ms >= 0 and (bool(self.reported_state) or self.event == "media.pause")
 
 
 def parse_body(content_type, body):
@@ -247,36 +201,55 @@ def _obj(payload, key):
 
 
 def to_event(payload, received_at=None):
-    """Turn a payload dict (or None for an empty body) into a WebhookEvent."""
+    """Turn a payload dict (or None for an empty body) into a Trigger."""
     received_at = time.monotonic() if received_at is None else received_at
     if payload is None:
-        return WebhookEvent(received_at=received_at)
+        return Trigger(received_at=received_at)
     event = _text(payload.get("event"))
     if not event:
         raise PayloadError('payload has no "event"')
     player = _obj(payload, "Player")
     metadata = _obj(payload, "Metadata")
     media_type = _text(metadata.get("type"))
-    return WebhookEvent(
+    position_ms = max(-1, plex.to_int(_number(metadata.get("viewOffset")), -1))
+    return Trigger(
         event=event,
-        player_uuid=_text(player.get("uuid")),
-        player_title=_text(player.get("title")),
+        machine_id=_text(player.get("uuid")),
+        player=_text(player.get("title")),
         account=_text(_obj(payload, "Account").get("title")),
-        title=_text(metadata.get("title")),
-        artist=plex.artist_of(media_type, _text(metadata.get("originalTitle")),
-                              _text(metadata.get("grandparentTitle"))),
-        album=_text(metadata.get("parentTitle")),
-        rating_key=_text(metadata.get("ratingKey")),
-        duration_ms=max(0, plex.to_int(_number(metadata.get("duration")))),
-        position_ms=max(-1, plex.to_int(_number(metadata.get("viewOffset")), -1)),
-        media_type=media_type,
+        track=Track(
+            title=_text(metadata.get("title")),
+            artist=plex.artist_of(media_type, _text(metadata.get("originalTitle")),
+                                  _text(metadata.get("grandparentTitle"))),
+            album=_text(metadata.get("parentTitle")),
+            rating_key=_text(metadata.get("ratingKey")),
+            duration_ms=max(0, plex.to_int(_number(metadata.get("duration")))),
+            media_type=media_type,
+        ),
+        state=EVENT_STATES.get(event),
+        position_ms=position_ms,
+        # A pause reports the moment; Plex refreshes a session's viewOffset
+        # only every ten seconds or so.
+        position_is_fresh=position_ms >= 0 and event == "media.pause",
         received_at=received_at,
     )
 
 
 def parse(content_type, body, received_at=None):
-    """Body bytes → WebhookEvent, or raise PayloadError."""
+    """Body bytes → Trigger, or raise PayloadError."""
     return to_event(parse_body(content_type, body), received_at)
+
+
+def read(content_type, body, followed):
+    """A webhook body → ``(trigger, fetch, reason)``: the trigger and whether to queue it.
+
+    Raises PayloadError (a ValueError) for a body that is no webhook.
+    """
+    trigger = parse(content_type, body)
+    fetch, reason = triage(trigger, followed)
+    if trigger.event == TEST_EVENT:
+        log.info("Plex webhook test received", account=trigger.account)
+    return trigger, fetch, reason
 
 
 def triage(event, followed):
@@ -290,6 +263,6 @@ def triage(event, followed):
         return False, "webhook test"
     if event.event.startswith(IGNORED_PREFIXES):
         return False, "not about playback"
-    if followed and event.player_uuid not in followed:
+    if followed and event.machine_id not in followed:
         return False, "player not followed"
     return True, ""

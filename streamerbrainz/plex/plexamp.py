@@ -11,9 +11,11 @@ start at least ``MIN_POLL_INTERVAL`` apart, however fast Plexamp answers.
 
 import dataclasses
 
+from streamerbrainz.core.track import NO_TRACK, Track
+from streamerbrainz.core.trigger import Trigger
+from streamerbrainz.lib import opener
 from streamerbrainz.plex import client as plex
 from streamerbrainz.lib.log import get_logger
-from streamerbrainz.plex.payloads import WebhookEvent
 from streamerbrainz.lib.reconnect import Source
 
 log = get_logger(__name__)
@@ -36,11 +38,7 @@ class Timeline:
 
     state: str = "stopped"
     position_ms: int = -1
-    duration_ms: int = 0
-    rating_key: str = ""
-    title: str = ""
-    artist: str = ""
-    album: str = ""
+    track: Track = NO_TRACK
 
 
 def parse_resources(data):
@@ -63,15 +61,29 @@ def parse_timeline(data):
         return Timeline(
             state=element.get("state", "stopped") or "stopped",
             position_ms=plex.to_int(element.get("time"), -1),
-            duration_ms=plex.to_int(element.get("duration")) or plex.to_int(meta.get("duration")),
-            rating_key=element.get("ratingKey", "") or meta.get("ratingKey", ""),
-            title=meta.get("title", ""),
-            # A <Track> of the music timeline: music unless it says otherwise.
-            artist=plex.artist_of(meta.get("type", "") or "track", meta.get("originalTitle", ""),
-                                  meta.get("grandparentTitle", "")),
-            album=meta.get("parentTitle", ""),
+            track=Track(
+                title=meta.get("title", ""),
+                # A <Track> of the music timeline: music unless it says otherwise.
+                artist=plex.artist_of(meta.get("type", "") or "track",
+                                      meta.get("originalTitle", ""),
+                                      meta.get("grandparentTitle", "")),
+                album=meta.get("parentTitle", ""),
+                duration_ms=(plex.to_int(element.get("duration"))
+                             or plex.to_int(meta.get("duration"))),
+                rating_key=element.get("ratingKey", "") or meta.get("ratingKey", ""),
+                media_type="track" if track is not None else "",
+            ),
         )
     return Timeline()
+
+
+def to_trigger(timeline, machine_id, player, product, now):
+    """The trigger one changed timeline makes: it reports the player's state first-hand."""
+    return Trigger(source="plexamp", event=timeline.state, machine_id=machine_id, player=player,
+                   product=product, track=timeline.track,
+                   state=plex.REPORTED_STATES.get(timeline.state),
+                   position_ms=timeline.position_ms, position_is_fresh=timeline.position_ms >= 0,
+                   received_at=now)
 
 
 class PlexampPoller(Source):
@@ -101,18 +113,12 @@ class PlexampPoller(Source):
         while not self.stopping.is_set():
             started = self.clock()
             timeline = self.poll(headers)
-            key = (timeline.state, timeline.rating_key)
+            key = (timeline.state, timeline.track.rating_key)
             if key != self._last and self.follows(machine_id):
                 self._last = key
-                log.debug("Plexamp timeline", state=timeline.state, rating_key=timeline.rating_key,
-                          position_ms=timeline.position_ms)
-                self.trigger(WebhookEvent(
-                    player_uuid=machine_id, player_title=title, product=product,
-                    title=timeline.title,
-                    artist=timeline.artist, album=timeline.album, rating_key=timeline.rating_key,
-                    duration_ms=timeline.duration_ms, reported_state=timeline.state,
-                    position_ms=timeline.position_ms, media_type="track",
-                    received_at=self.clock(), source="plexamp"))
+                log.debug("Plexamp timeline", state=timeline.state,
+                          rating_key=timeline.track.rating_key, position_ms=timeline.position_ms)
+                self.trigger(to_trigger(timeline, machine_id, title, product, self.clock()))
             if self.stopping.wait(poll_wait(started, self.clock())):
                 break
         return True
@@ -120,11 +126,10 @@ class PlexampPoller(Source):
     def poll(self, headers):
         """One long poll's Timeline; raises PlexError."""
         self.command_id += 1
-        deadline = plex.Deadline(POLL_TIMEOUT)
+        deadline = opener.Deadline(POLL_TIMEOUT)
         with self.client.open(POLL_PATH % self.command_id, headers=headers,
                               deadline=deadline) as answer:
-            data = plex.read_within(answer, MAX_ANSWER_BYTES, deadline, "Plexamp",
-                                    hint="")
+            data = opener.read_within(answer, MAX_ANSWER_BYTES, deadline, "Plexamp")
         if data is None:
             raise plex.PlexError("malformed", "Plexamp timeline is too large; refused")
         return parse_timeline(data)

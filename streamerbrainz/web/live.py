@@ -6,15 +6,16 @@ Events streams; publishing never blocks, and a subscriber whose queue is
 full is dropped rather than allowed to slow the main loop.
 """
 
-import dataclasses
-import datetime
 import json
 import queue
 import socket
 import threading
 
 from streamerbrainz.core import tracker
+from streamerbrainz.core.listener import Listener
 from streamerbrainz.lib.log import get_logger
+from streamerbrainz.lib.service import Service
+from streamerbrainz.lib.timefmt import iso
 
 log = get_logger(__name__)
 
@@ -22,26 +23,21 @@ HEARTBEAT_SECONDS = 15.0
 SUBSCRIBER_BACKLOG = 64
 
 
-def iso(wall):
-    if not wall:
-        return None
-    return datetime.datetime.fromtimestamp(wall).astimezone().isoformat(timespec="milliseconds")
-
-
 def player_json(state, now):
     """One player's state as a JSON-ready dict, the position as of monotonic ``now``."""
+    track = state.track
     return {
         "machine_id": state.machine_id,
         "player": state.player,
         "product": state.product,
         "state": state.state,
-        "title": state.title,
-        "artist": state.artist,
-        "album": state.album,
-        "duration_ms": state.duration_ms,
+        "title": track.title,
+        "artist": track.artist,
+        "album": track.album,
+        "duration_ms": track.duration_ms,
         "position_ms": state.position(now),
-        "session_key": state.session_key,
-        "rating_key": state.rating_key,
+        "session_key": track.session_key,
+        "rating_key": track.rating_key,
         "since": iso(state.since),
         "updated_at": iso(state.updated_at),
     }
@@ -63,8 +59,8 @@ def state_document(snapshot, followed, now, started):
 
 
 def action_json(action):
-    """A PlexStateChanged as the JSON of a ``plex_state_changed`` event."""
-    data = dataclasses.asdict(action)
+    """A PlayerStateChanged as the JSON of a ``plex_state_changed`` event."""
+    data = action.fields()
     data["at"] = iso(action.at)
     return data
 
@@ -104,8 +100,15 @@ class Subscriber:
             pass
 
 
-class EventHub:
-    """Fans events out to subscribers without ever waiting for one."""
+class EventHub(Service, Listener):
+    """Fans events out to subscribers without ever waiting for one.
+
+    A listener: each change goes out as a ``plex_state_changed`` event. A
+    service with no thread of its own: stopping it cuts every ``/events``
+    stream, so that the workers serving them can end.
+    """
+
+    name = "events"
 
     def __init__(self, max_subscribers=16, backlog=SUBSCRIBER_BACKLOG):
         self.max_subscribers = max_subscribers
@@ -141,6 +144,19 @@ class EventHub:
                 self.unsubscribe(subscriber)
                 subscriber.cut()
                 log.warn("events subscriber dropped: it does not keep up")
+
+    def state_changed(self, change):
+        self.publish("plex_state_changed", action_json(change))
+
+    def start(self):
+        """Nothing to start: subscribers come with requests."""
+
+    def alive(self):
+        return True
+
+    def stop(self, deadline):
+        self.close()
+        return True
 
     def close(self):
         with self._lock:

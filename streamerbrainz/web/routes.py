@@ -17,14 +17,14 @@ import urllib.parse
 
 from streamerbrainz import __version__
 from streamerbrainz.web import live
-from streamerbrainz.plex import payloads
-from streamerbrainz.app.config import WEBHOOK_PATH
 from streamerbrainz.lib.log import get_logger
 from streamerbrainz.lib.repeats import RepeatFilter
 from streamerbrainz.web.server import (PREREAD_TOTAL, READ_DEADLINE, BoundedServer, DeadlineHandler,
                                    Refusal)
 
 log = get_logger(__name__)
+
+WEBHOOK_PATH = "/webhooks/plex"
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -139,12 +139,13 @@ class WebhookHandler(DeadlineHandler):
         if self.route() is None:
             return
         try:
-            event = payloads.parse(self.headers.get("Content-Type", ""), self.body)
-        except payloads.PayloadError as err:
+            event, fetch, reason = self.server.read_webhook(
+                self.headers.get("Content-Type", ""), self.body, self.server.followed)
+        except ValueError as err:
             log.debug("webhook refused", error=str(err), client=self.client_address[0])
             self.reply(400, {"error": str(err)})
             return
-        self.reply(*self.server.accept_event(event))
+        self.reply(*self.server.accept_event(event, fetch, reason))
 
     def do_other(self):
         """A method no route allows: ``route()`` answers 404 or 405."""
@@ -173,11 +174,12 @@ def client_ip(address):
 class WebhookServer(BoundedServer):
     """The daemon's HTTP server: what the routes need, on a bounded server."""
 
-    def __init__(self, address, triggers, followed=(), plex_enabled=True, health=None,
+    def __init__(self, address, triggers, read_webhook, followed=(), plex_enabled=True, health=None,
                  state=None, hub=None, secret="", allow=(), max_connections=32,
                  max_body=MAX_BODY, max_preread=PREREAD_TOTAL):
         super().__init__(address, WebhookHandler, max_connections, max_body, max_preread)
         self.triggers = triggers
+        self.read_webhook = read_webhook
         self.followed = frozenset(followed)
         self.plex_enabled = plex_enabled
         self._health = health or (lambda: {})
@@ -240,13 +242,10 @@ class WebhookServer(BoundedServer):
         else:
             log.debug(message, client=address[0])
 
-    def accept_event(self, event):
-        """Queue a webhook event for the fetcher; return ``(status, body[, headers])``."""
-        fetch, reason = payloads.triage(event, self.followed)
-        fields = dict(event=event.event or "(empty)", player=event.player_uuid,
-                      player_title=event.player_title)
-        if event.event == payloads.TEST_EVENT:
-            log.info("Plex webhook test received", account=event.account)
+    def accept_event(self, event, fetch=True, reason=""):
+        """Queue a trigger for the state keeper; return ``(status, body[, headers])``."""
+        fields = dict(event=event.event or "(empty)", player=event.machine_id,
+                      player_title=event.player)
         if fetch and not self.plex_enabled:
             fetch, reason = False, "Plex is not enabled"
         if not fetch:

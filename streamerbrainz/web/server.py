@@ -46,6 +46,7 @@ import time
 
 from streamerbrainz.lib.log import get_logger
 from streamerbrainz.lib.repeats import RepeatFilter
+from streamerbrainz.lib.service import Service
 
 log = get_logger(__name__)
 
@@ -271,12 +272,18 @@ class DeadlineHandler(http.server.BaseHTTPRequestHandler):
         return True
 
 
-class BoundedServer:
+class BoundedServer(Service):
     """Accepts connections on one thread and serves each whole request on a bounded worker.
 
-    ``serve()`` blocks until ``stop()``; ``close()`` then waits for workers.
-    Subclasses may refuse a request from its head alone with ``screen``.
+    A service: ``start()`` makes the accept thread, which runs ``serve()``;
+    ``stop(deadline)`` ends it, and only then closes the listening socket
+    (never under a ``select`` still running), cuts the workers' connections
+    short and waits for them. The socket is bound in the constructor, so
+    that a port in use is an error before anything starts. Subclasses may
+    refuse a request from its head alone with ``screen``.
     """
+
+    name = "accept"
 
     request_queue_size = 128  # connections taken from the listen queue per wake-up
 
@@ -315,6 +322,7 @@ class BoundedServer:
         self._scratch = memoryview(bytearray(RECV_SIZE))  # one receive buffer, reused
         self._reserved = 0
         self._selector = None
+        self._thread = None
 
     # -- what subclasses may change ------------------------------------------
 
@@ -728,15 +736,33 @@ class BoundedServer:
         except OSError:
             pass
 
-    # -- stopping ---------------------------------------------------------------
+    # -- the service ------------------------------------------------------------
 
-    def stop(self):
-        """Make ``serve()`` return."""
+    def start(self):
+        self._thread = threading.Thread(target=self.serve, name=self.name, daemon=True)
+        self._thread.start()
+
+    def alive(self):
+        """Whether the accept thread runs: without it no request is ever answered."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, deadline):
+        """End the accept thread, then close everything by monotonic ``deadline``.
+
+        Returns whether the accept thread and every worker ended in time.
+        """
         with self._lock:
             self._stopped = True
         self._wake(b"x")
+        accept_ended = True
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+            accept_ended = not self._thread.is_alive()
+        if not accept_ended:
+            return False  # closing its sockets under its select could kill it with EBADF
+        return self._close(deadline)
 
-    def close(self, timeout=1.0):
+    def _close(self, deadline):
         """Close the listener, cut active connections short and wait for workers."""
         self.socket.close()
         with self._lock:
@@ -746,10 +772,10 @@ class BoundedServer:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        deadline = time.monotonic() + timeout
         for thread in active.values():
             thread.join(max(0.0, deadline - time.monotonic()))
         while not self._parked.empty():
             self._parked.get_nowait()[0].close()
         self._wake_r.close()
         self._wake_w.close()
+        return not any(thread.is_alive() for thread in active.values())

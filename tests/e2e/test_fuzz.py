@@ -25,8 +25,9 @@ from streamerbrainz.plex import notifications
 from streamerbrainz.plex import payloads
 from streamerbrainz.plex import client as plex
 from streamerbrainz.plex import plexamp
-from streamerbrainz.plex.payloads import PayloadError, WebhookEvent
+from streamerbrainz.plex.payloads import PayloadError
 from streamerbrainz.plex.client import PlexError
+from streamerbrainz.core.trigger import Trigger
 from tests.support import webhooks
 from tests.support.daemon import start_daemon, start_stub
 from tests.support.sources import (STOPPED, Timeline, bare, play_notification, resources_xml,
@@ -243,12 +244,14 @@ class ParserFuzzTest(unittest.TestCase):
         self.sessions = [webhooks.fixture(name) for name in SESSIONS]
 
     def check_event(self, event):
-        self.assertIsInstance(event, WebhookEvent)
-        for field in ("event", "player_uuid", "player_title", "account", "title", "artist",
-                      "album", "rating_key"):
-            value = getattr(event, field)
+        self.assertIsInstance(event, Trigger)
+        for field in ("event", "machine_id", "player", "account", "track.title",
+                      "track.artist", "track.album", "track.rating_key"):
+            value = event
+            for name in field.split("."):
+                value = getattr(value, name)
             if not isinstance(value, str):
-                return "WebhookEvent.%s is %s, not str" % (field, type(value).__name__)
+                return "Trigger.%s is %s, not str" % (field, type(value).__name__)
         payloads.triage(event, frozenset(["bc97b983-8169-47e3-bbcc-54a12d662546"]))
         return None
 
@@ -319,9 +322,9 @@ class ParserFuzzTest(unittest.TestCase):
                 failures.add(case, case_seed, "not a list of Session: %r" % (sessions,), data)
                 continue
             for session in sessions:
-                if not (isinstance(session.duration_ms, int) and session.duration_ms >= 0
-                        and isinstance(session.view_offset_ms, int)
-                        and session.view_offset_ms >= 0):
+                if not (isinstance(session.track.duration_ms, int) and session.track.duration_ms >= 0
+                        and isinstance(session.position_ms, int)
+                        and session.position_ms >= 0):
                     failures.add(case, case_seed, "bad numbers in %r" % (session,), data)
             try:
                 plex.current_by_player(sessions)
@@ -360,7 +363,7 @@ class ParserFuzzTest(unittest.TestCase):
                 except Exception as err:  # noqa: BLE001
                     failures.add(case, case_seed, "to_trigger: " + describe(err), data)
                     continue
-                if trigger is not None and not (isinstance(trigger.player_uuid, str)
+                if trigger is not None and not (isinstance(trigger.machine_id, str)
                                                 and isinstance(trigger.position_ms, int)):
                     failures.add(case, case_seed, "odd trigger %r" % (trigger,), data)
         failures.check(self)
@@ -401,7 +404,7 @@ class ParserFuzzTest(unittest.TestCase):
                 ok += 1
                 if not (isinstance(timeline, plexamp.Timeline)
                         and isinstance(timeline.position_ms, int)
-                        and isinstance(timeline.duration_ms, int)
+                        and isinstance(timeline.track.duration_ms, int)
                         and isinstance(timeline.state, str)):
                     failures.add(case, case_seed, "odd timeline %r" % (timeline,), data)
             if case % 3 == 0:

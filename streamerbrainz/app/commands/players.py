@@ -18,9 +18,9 @@ COLUMNS = ("PLAYER", "PRODUCT", "PLATFORM", "STATE", "MACHINE IDENTIFIER", "PLAY
 def rows(sessions):
     """One tuple of column texts per session, sorted by player."""
     result = []
-    for session in sorted(sessions, key=lambda s: (s.player_title.lower(), s.machine_id)):
-        playing = " - ".join(part for part in (session.artist, session.title) if part)
-        result.append((session.player_title or "(unnamed)", session.product,
+    for session in sorted(sessions, key=lambda s: (s.player.lower(), s.machine_id)):
+        playing = " - ".join(part for part in (session.track.artist, session.track.title) if part)
+        result.append((session.player or "(unnamed)", session.product,
                        session.platform, session.state, session.machine_id, playing))
     return result
 

@@ -5,6 +5,7 @@ import math
 import sys
 import urllib.request
 
+from streamerbrainz.lib import opener
 from streamerbrainz import __version__
 from streamerbrainz.app import cli
 from streamerbrainz.plex import client as plex
@@ -73,7 +74,7 @@ def fetch(url):
     request = urllib.request.Request(url + "/state", headers={
         "Accept": "application/json", "User-Agent": "StreamerBrainz/" + __version__})
     try:
-        body = plex.get_within(request, MAX_ANSWER, TIMEOUT, "the daemon at %s" % url)
+        body = opener.get_within(request, MAX_ANSWER, TIMEOUT, "the daemon at %s" % url)
     except plex.PlexError as err:
         hint = " (is it running? see -url)" if err.kind == "network" else ""
         raise StatusError(str(err) + hint) from None

@@ -3,38 +3,38 @@
 import logging
 import queue
 import threading
+import time
 import unittest
 from unittest import mock
 
-from streamerbrainz.core import keeper as sessions
-from streamerbrainz.core.actions import PlexStateChanged
-from streamerbrainz.plex.payloads import WebhookEvent
-from streamerbrainz.plex.client import PlexError, Session
-from streamerbrainz.core.keeper import SessionFetcher
+from streamerbrainz.plex import fetch as sessions
+from streamerbrainz.plex.client import PlexError
+from tests.support.model import keeper, session, trigger
+from streamerbrainz.core.actions import PlayerStateChanged
 
 PI = "5e2b7f3c-8a41-4c1e-9d2a-3f6b1c0e7a99"
 TV = "tv-1234"
-LOGGER = "streamerbrainz.core.keeper"
+LOGGER = "streamerbrainz.plex.fetch"
 
 
 def track(machine_id=PI, state="playing", session_key="53", rating_key="6260",
           title="Once in a Lifetime", player="Office", product="Plexamp"):
-    return Session(machine_id=machine_id, player_title=player, product=product,
+    return session(machine_id=machine_id, player=player, product=product,
                    platform="Linux", state=state, session_key=session_key,
                    rating_key=rating_key, media_type="track", title=title,
                    artist="Talking Heads", album="Once in a Lifetime: The Best Of",
-                   duration_ms=259560, view_offset_ms=30496)
+                   duration_ms=259560, position_ms=30496)
 
 
 def movie(state="playing"):
-    return Session(machine_id=TV, player_title="Living Room TV",
+    return session(machine_id=TV, player="Living Room TV",
                    product="Plex for Android (TV)", state=state, session_key="54",
                    rating_key="2001", media_type="movie", title="Big Buck Bunny",
-                   duration_ms=596000, view_offset_ms=120000)
+                   duration_ms=596000, position_ms=120000)
 
 
 def webhook(name="media.play", player=PI):
-    return WebhookEvent(event=name, player_uuid=player, player_title="Office",
+    return trigger(event=name, machine_id=player, player="Office",
                         title="Once in a Lifetime", artist="Talking Heads",
                         album="Once in a Lifetime: The Best Of", rating_key="6260")
 
@@ -88,13 +88,13 @@ class HandleTest(unittest.TestCase):
         self.clock = Clock(1000.0)
         self.wall = Clock(1_700_000_000.0)
         self.actions = queue.Queue()
-        return SessionFetcher(client, queue.Queue(), self.actions, followed=followed,
+        return keeper(client, queue.Queue(), self.actions, followed=followed,
                               timeout=timeout, clock=self.clock, wall=self.wall)
 
     def test_a_batch_of_many_triggers_costs_one_fetch(self):
         client = FakeClient([track()])
         fetcher = self.make(client)
-        batch = [webhook() for _ in range(50)] + [WebhookEvent() for _ in range(50)]
+        batch = [webhook() for _ in range(50)] + [trigger() for _ in range(50)]
         fetcher.handle(batch)
         self.assertEqual(client.calls, 1)
         self.assertEqual(len(drain(self.actions)), 1)
@@ -103,21 +103,21 @@ class HandleTest(unittest.TestCase):
         fetcher = self.make(FakeClient([track()]))
         fetcher.handle([webhook()])
         (action,) = drain(self.actions)
-        self.assertIsInstance(action, PlexStateChanged)
+        self.assertIsInstance(action, PlayerStateChanged)
         self.assertEqual(action.machine_id, PI)
         self.assertEqual(action.state, "playing")
         self.assertEqual(action.previous_state, "stopped")
-        self.assertEqual((action.title, action.artist, action.album),
+        self.assertEqual((action.track.title, action.track.artist, action.track.album),
                          ("Once in a Lifetime", "Talking Heads", "Once in a Lifetime: The Best Of"))
-        self.assertEqual((action.position_ms, action.duration_ms), (30496, 259560))
-        self.assertEqual((action.session_key, action.rating_key), ("53", "6260"))
+        self.assertEqual((action.position_ms, action.track.duration_ms), (30496, 259560))
+        self.assertEqual((action.track.session_key, action.track.rating_key), ("53", "6260"))
         self.assertEqual((action.player, action.product), ("Office", "Plexamp"))
 
     def test_same_state_seen_twice_is_one_action(self):
         fetcher = self.make(FakeClient([track()]))
         fetcher.handle([webhook()])
         fetcher.handle([webhook()])
-        fetcher.handle([WebhookEvent()])
+        fetcher.handle([trigger()])
         self.assertEqual(len(drain(self.actions)), 1)
 
     def test_pause_then_vanish(self):
@@ -127,8 +127,8 @@ class HandleTest(unittest.TestCase):
         self.clock.now += 5
         fetcher.handle([webhook("media.pause")])
         self.clock.now += 5
-        fetcher.handle([WebhookEvent()])
-        states = [(a.previous_state, a.state, a.title) for a in drain(self.actions)]
+        fetcher.handle([trigger()])
+        states = [(a.previous_state, a.state, a.track.title) for a in drain(self.actions)]
         self.assertEqual(states, [("stopped", "playing", "Once in a Lifetime"),
                                   ("playing", "paused", "Once in a Lifetime"),
                                   ("paused", "stopped", "Once in a Lifetime")])
@@ -147,7 +147,7 @@ class HandleTest(unittest.TestCase):
         fetcher.handle([webhook("media.stop")])
         actions = drain(self.actions)
         self.assertEqual([a.state for a in actions], ["playing", "stopped"])
-        self.assertEqual(actions[-1].title, "Once in a Lifetime")
+        self.assertEqual(actions[-1].track.title, "Once in a Lifetime")
         self.assertEqual(actions[-1].position_ms, 30496 + 2000)
 
     def test_two_sessions_for_one_player_uses_the_highest_session_key(self):
@@ -156,7 +156,7 @@ class HandleTest(unittest.TestCase):
         fetcher = self.make(FakeClient([fresh, stale]))
         fetcher.handle([webhook()])
         (action,) = drain(self.actions)
-        self.assertEqual((action.title, action.state, action.session_key),
+        self.assertEqual((action.track.title, action.state, action.track.session_key),
                          ("Fresh", "playing", "100"))
 
     def test_other_players_are_ignored_when_following_one(self):
@@ -175,32 +175,32 @@ class HandleTest(unittest.TestCase):
 
     def test_follow_all_when_nothing_is_followed(self):
         fetcher = self.make(FakeClient([track(), movie()]), followed=())
-        fetcher.handle([WebhookEvent()])
+        fetcher.handle([trigger()])
         actions = drain(self.actions)
         self.assertEqual(sorted(a.machine_id for a in actions), sorted([PI, TV]))
         by_player = {a.machine_id: a for a in actions}
-        self.assertEqual(by_player[TV].title, "Big Buck Bunny")
+        self.assertEqual(by_player[TV].track.title, "Big Buck Bunny")
 
     def test_idle_fetch_emits_nothing(self):
         fetcher = self.make(FakeClient([]))
-        fetcher.handle([WebhookEvent()])
+        fetcher.handle([trigger()])
         self.assertEqual(drain(self.actions), [])
         self.assertEqual(fetcher.states, {})
 
     def test_last_fetch_outcome(self):
         client = FakeClient([track()], PlexError("http", "Plex answered 404 Not Found", 404))
         fetcher = self.make(client)
-        self.assertEqual(fetcher.last_fetch.outcome, "never")
+        self.assertEqual(fetcher.sessions.last_fetch.outcome, "never")
         fetcher.handle([webhook()])
-        self.assertEqual(fetcher.last_fetch.outcome, "ok")
-        self.assertEqual(fetcher.last_fetch.at, 1_700_000_000.0)
-        self.assertEqual(fetcher.last_fetch.error, "")
+        self.assertEqual(fetcher.sessions.last_fetch.outcome, "ok")
+        self.assertEqual(fetcher.sessions.last_fetch.at, 1_700_000_000.0)
+        self.assertEqual(fetcher.sessions.last_fetch.error, "")
         self.wall.now += 10
         with self.assertLogs(LOGGER, "DEBUG"):
             fetcher.handle([webhook()])
-        self.assertEqual(fetcher.last_fetch.outcome, "error")
-        self.assertEqual(fetcher.last_fetch.at, 1_700_000_010.0)
-        self.assertIn("404", fetcher.last_fetch.error)
+        self.assertEqual(fetcher.sessions.last_fetch.outcome, "error")
+        self.assertEqual(fetcher.sessions.last_fetch.at, 1_700_000_010.0)
+        self.assertIn("404", fetcher.sessions.last_fetch.error)
 
     def test_retry_on_a_retryable_error_then_success(self):
         client = FakeClient(PlexError("network", "cannot reach Plex: connection refused"),
@@ -210,7 +210,7 @@ class HandleTest(unittest.TestCase):
             fetcher.handle([webhook()])
         self.assertEqual(client.calls, 2)
         self.assertEqual([a.state for a in drain(self.actions)], ["playing"])
-        self.assertEqual(fetcher.last_fetch.outcome, "ok")
+        self.assertEqual(fetcher.sessions.last_fetch.outcome, "ok")
 
     def test_retries_give_up_at_the_deadline(self):
         def advance():
@@ -221,10 +221,10 @@ class HandleTest(unittest.TestCase):
         fetcher = self.make(client, timeout=1.0)
         with mock.patch.object(sessions, "FIRST_RETRY_DELAY", 0.01), \
                 self.assertLogs(LOGGER, "WARNING") as logs:
-            fetcher.handle([WebhookEvent()])
+            fetcher.handle([trigger()])
         self.assertGreater(client.calls, 1)
         self.assertLess(client.calls, 10)
-        self.assertEqual(fetcher.last_fetch.outcome, "error")
+        self.assertEqual(fetcher.sessions.last_fetch.outcome, "error")
         self.assertEqual(len(logs.records), 1)
         for timeout in client.timeouts:
             self.assertLessEqual(timeout, client.timeout)
@@ -243,7 +243,7 @@ class HandleTest(unittest.TestCase):
         client = FakeClient(PlexError("malformed", "Plex answer is not valid XML"))
         fetcher = self.make(client)
         with self.assertLogs(LOGGER, "WARNING"):
-            fetcher.handle([WebhookEvent()])
+            fetcher.handle([trigger()])
         self.assertEqual(client.calls, 1)
 
     def test_failure_still_lets_the_webhook_decide(self):
@@ -252,7 +252,7 @@ class HandleTest(unittest.TestCase):
         with self.assertLogs(LOGGER, "WARNING"):
             fetcher.handle([webhook("media.play"), webhook("media.play", player=TV)])
         (action,) = drain(self.actions)
-        self.assertEqual((action.machine_id, action.state, action.title),
+        self.assertEqual((action.machine_id, action.state, action.track.title),
                          (PI, "playing", "Once in a Lifetime"))
 
     def test_repeated_failures_are_logged_once_then_summarised(self):
@@ -260,7 +260,7 @@ class HandleTest(unittest.TestCase):
         fetcher = self.make(client)
         with self.assertLogs(LOGGER, "WARNING") as logs:
             for _ in range(5):
-                fetcher.handle([WebhookEvent()])
+                fetcher.handle([trigger()])
                 self.clock.now += 1
         self.assertEqual(len(logs.records), 1, [r.getMessage() for r in logs.records])
         self.assertEqual(logs.records[0].getMessage(), "Plex fetch failed")
@@ -268,7 +268,7 @@ class HandleTest(unittest.TestCase):
         self.assertNotIn("repeated", logs.records[0].fields)
         self.clock.now += 120
         with self.assertLogs(LOGGER, "WARNING") as logs:
-            fetcher.handle([WebhookEvent()])
+            fetcher.handle([trigger()])
         (record,) = logs.records
         # The summary says how many repeats went unlogged, in the message or a field.
         summary = "%s %s" % (record.getMessage(), getattr(record, "fields", {}))
@@ -280,8 +280,8 @@ class HandleTest(unittest.TestCase):
                             PlexError("malformed", "Plex answer is not valid XML"))
         fetcher = self.make(client)
         with self.assertLogs(LOGGER, "WARNING") as logs:
-            fetcher.handle([WebhookEvent()])
-            fetcher.handle([WebhookEvent()])
+            fetcher.handle([trigger()])
+            fetcher.handle([trigger()])
         self.assertEqual(len(logs.records), 2)
 
     def test_recovery_is_logged_and_resets_the_filter(self):
@@ -289,10 +289,10 @@ class HandleTest(unittest.TestCase):
         client = FakeClient(failure, failure, [track()], failure)
         fetcher = self.make(client)
         with self.assertLogs(LOGGER, "INFO") as logs:
-            fetcher.handle([WebhookEvent()])
-            fetcher.handle([WebhookEvent()])
-            fetcher.handle([WebhookEvent()])
-            fetcher.handle([WebhookEvent()])
+            fetcher.handle([trigger()])
+            fetcher.handle([trigger()])
+            fetcher.handle([trigger()])
+            fetcher.handle([trigger()])
         messages = [r.getMessage() for r in logs.records]
         self.assertEqual(messages.count("Plex fetch failed"), 2, messages)
         self.assertEqual(messages.count("Plex reachable again"), 1, messages)
@@ -308,8 +308,8 @@ class HandleTest(unittest.TestCase):
     def test_session_found_is_info_when_named_or_changed_else_debug(self):
         fetcher = self.make(FakeClient([track()]))
         with self.assertLogs(LOGGER, "DEBUG") as logs:
-            fetcher.handle([WebhookEvent()])
-            fetcher.handle([WebhookEvent()])
+            fetcher.handle([trigger()])
+            fetcher.handle([trigger()])
             fetcher.handle([webhook()])
         found = [(r.levelname, r.getMessage()) for r in logs.records
                  if r.getMessage() == "Plex session found"]
@@ -362,16 +362,16 @@ class ThreadTest(unittest.TestCase):
     def start(self, client, triggers=None):
         self.actions = queue.Queue()
         triggers = triggers if triggers is not None else queue.Queue()
-        fetcher = SessionFetcher(client, triggers, self.actions, timeout=30.0)
+        fetcher = keeper(client, triggers, self.actions, timeout=30.0)
         fetcher.start()
         self.addCleanup(client.release.set)
-        self.addCleanup(fetcher.stop, 5)
+        self.addCleanup(lambda: fetcher.stop(time.monotonic() + 5))
         return fetcher, triggers
 
     def test_stop_while_idle(self):
         client = BlockingClient()
         fetcher, _ = self.start(client)
-        self.assertTrue(fetcher.stop(5))
+        self.assertTrue(fetcher.stop(time.monotonic() + 5))
         self.assertEqual(client.calls, 0)
 
     def test_stop_cuts_a_hung_fetch(self):
@@ -381,7 +381,7 @@ class ThreadTest(unittest.TestCase):
         self.assertTrue(client.entered.wait(10), "the fetcher never asked Plex")
         # The fake hangs for 60 s and the fetch deadline is 90 s: only
         # abort() can end it within stop()'s 5 s.
-        self.assertTrue(fetcher.stop(5), "the fetcher thread is still running")
+        self.assertTrue(fetcher.stop(time.monotonic() + 5), "the fetcher thread is still running")
         self.assertTrue(client.release.is_set(), "stop() did not abort the client")
 
     def test_stop_with_a_full_queue(self):
@@ -390,7 +390,7 @@ class ThreadTest(unittest.TestCase):
         triggers.put(webhook())
         self.assertTrue(client.entered.wait(10))
         triggers.put_nowait(webhook())
-        self.assertTrue(fetcher.stop(5))
+        self.assertTrue(fetcher.stop(time.monotonic() + 5))
         self.assertEqual(client.calls, 1, "no new fetch after stop()")
 
     def test_triggers_queued_during_a_fetch_are_served_by_one_more_fetch(self):
@@ -399,12 +399,12 @@ class ThreadTest(unittest.TestCase):
         triggers.put(webhook())
         self.assertTrue(client.entered.wait(10))
         for _ in range(100):
-            triggers.put(WebhookEvent())
+            triggers.put(trigger())
         client.release.set()
         first = self.actions.get(timeout=10)
         second = self.actions.get(timeout=10)
         self.assertEqual((first.state, second.state), ("playing", "paused"))
-        self.assertTrue(fetcher.stop(5))
+        self.assertTrue(fetcher.stop(time.monotonic() + 5))
         self.assertEqual(client.calls, 2)
         self.assertTrue(self.actions.empty())
 
@@ -416,7 +416,7 @@ class ThreadTest(unittest.TestCase):
         self.assertTrue(client.entered.wait(10))
         client.release.set()
         self.assertEqual(self.actions.get(timeout=10).state, "playing")
-        self.assertTrue(fetcher.stop(5))
+        self.assertTrue(fetcher.stop(time.monotonic() + 5))
 
 
 if __name__ == "__main__":

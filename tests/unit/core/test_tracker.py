@@ -3,28 +3,27 @@
 import unittest
 
 from streamerbrainz.core import tracker
-from streamerbrainz.plex.payloads import WebhookEvent
-from streamerbrainz.plex.client import Session
-from streamerbrainz.core.tracker import PlayerState
+from tests.support.model import player_state, trigger
+from tests.support import model
 
 PI = "5e2b7f3c-8a41-4c1e-9d2a-3f6b1c0e7a99"
 
 
 def session(state="playing", rating_key="6260", session_key="53", title="Once in a Lifetime",
-            view_offset_ms=30496, **extra):
-    fields = dict(machine_id=PI, player_title="Office", product="Plexamp", platform="Linux",
+            position_ms=30496, **extra):
+    fields = dict(machine_id=PI, player="Office", product="Plexamp", platform="Linux",
                   state=state, session_key=session_key, rating_key=rating_key,
                   media_type="track", title=title, artist="Talking Heads",
                   album="Once in a Lifetime: The Best Of", duration_ms=259560,
-                  view_offset_ms=view_offset_ms)
+                  position_ms=position_ms)
     fields.update(extra)
-    return Session(**fields)
+    return model.session(**fields)
 
 
 def event(name, **extra):
-    fields = dict(event=name, player_uuid=PI, player_title="Office")
+    fields = dict(event=name, machine_id=PI, player="Office")
     fields.update(extra)
-    return WebhookEvent(**fields)
+    return trigger(**fields)
 
 
 class ObserveTest(unittest.TestCase):
@@ -38,17 +37,17 @@ class ObserveTest(unittest.TestCase):
         current = self.first()
         self.assertEqual(current.machine_id, PI)
         self.assertEqual(current.state, "playing")
-        self.assertEqual((current.title, current.artist, current.album),
+        self.assertEqual((current.track.title, current.track.artist, current.track.album),
                          ("Once in a Lifetime", "Talking Heads", "Once in a Lifetime: The Best Of"))
-        self.assertEqual((current.session_key, current.rating_key), ("53", "6260"))
+        self.assertEqual((current.track.session_key, current.track.rating_key), ("53", "6260"))
         self.assertEqual((current.player, current.product), ("Office", "Plexamp"))
-        self.assertEqual(current.duration_ms, 259560)
+        self.assertEqual(current.track.duration_ms, 259560)
         self.assertEqual(current.position(100.0), 30496)
         self.assertEqual(current.since, 1000.0)
 
     def test_same_state_twice_is_one_change(self):
         first = self.first()
-        again, changed = tracker.observe(first, session(view_offset_ms=40000), None, 110.0,
+        again, changed = tracker.observe(first, session(position_ms=40000), None, 110.0,
                                          1010.0)
         self.assertFalse(changed)
         self.assertEqual(again.state, "playing")
@@ -72,7 +71,7 @@ class ObserveTest(unittest.TestCase):
                                           event("media.pause"), 105.0, 1005.0)
         self.assertTrue(changed)
         self.assertEqual(paused.state, "paused")
-        self.assertEqual(paused.title, "Once in a Lifetime")
+        self.assertEqual(paused.track.title, "Once in a Lifetime")
 
     def test_resume_event_decides_while_the_session_still_says_paused(self):
         paused, _ = tracker.observe(self.first(), session("paused"), None, 105.0, 1005.0)
@@ -89,12 +88,12 @@ class ObserveTest(unittest.TestCase):
 
     def test_next_track_is_a_change(self):
         nxt = session(rating_key="6261", session_key="54", title="Burning Down the House",
-                      view_offset_ms=0)
+                      position_ms=0)
         current, changed = tracker.observe(self.first(), nxt, None, 360.0, 1260.0)
         self.assertTrue(changed)
         self.assertEqual(current.state, "playing")
-        self.assertEqual(current.title, "Burning Down the House")
-        self.assertEqual(current.rating_key, "6261")
+        self.assertEqual(current.track.title, "Burning Down the House")
+        self.assertEqual(current.track.rating_key, "6261")
         self.assertEqual(current.since, 1260.0)
 
     def test_rating_key_alone_changing_is_a_change(self):
@@ -110,13 +109,13 @@ class ObserveTest(unittest.TestCase):
         stopped, changed = tracker.observe(playing, None, None, 105.0, 1005.0)
         self.assertTrue(changed)
         self.assertEqual(stopped.state, "stopped")
-        self.assertEqual(stopped.title, "Once in a Lifetime")
-        self.assertEqual(stopped.rating_key, "6260")
+        self.assertEqual(stopped.track.title, "Once in a Lifetime")
+        self.assertEqual(stopped.track.rating_key, "6260")
         self.assertEqual(stopped.position(105.0), 30496 + 5000)
         self.assertEqual(stopped.position(500.0), 30496 + 5000, "frozen once stopped")
 
     def test_vanished_after_paused_is_stopped_at_the_paused_position(self):
-        paused, _ = tracker.observe(self.first(), session("paused", view_offset_ms=31000),
+        paused, _ = tracker.observe(self.first(), session("paused", position_ms=31000),
                                     None, 101.0, 1001.0)
         stopped, changed = tracker.observe(paused, None, None, 200.0, 1100.0)
         self.assertTrue(changed)
@@ -134,7 +133,7 @@ class ObserveTest(unittest.TestCase):
                                            1005.0)
         self.assertTrue(changed)
         self.assertEqual(stopped.state, "stopped")
-        self.assertEqual(stopped.title, "Once in a Lifetime")
+        self.assertEqual(stopped.track.title, "Once in a Lifetime")
         self.assertEqual(stopped.position(105.0), 30496 + 5000)
 
     def test_stop_event_while_the_session_lingers_does_not_flap(self):
@@ -176,7 +175,7 @@ class ObserveTest(unittest.TestCase):
         current, changed = tracker.observe(stopped, other, None, 110.0, 1010.0)
         self.assertTrue(changed)
         self.assertEqual(current.state, "paused")
-        self.assertEqual(current.title, "Other")
+        self.assertEqual(current.track.title, "Other")
 
     def test_never_seen_and_no_session_is_no_change(self):
         self.assertEqual(tracker.observe(None, None, None, 100.0, 1000.0), (None, False))
@@ -192,11 +191,11 @@ class ObserveTest(unittest.TestCase):
         self.assertTrue(changed)
         self.assertEqual(current.machine_id, PI)
         self.assertEqual(current.state, "playing")
-        self.assertEqual(current.title, "Psycho Killer")
-        self.assertEqual(current.rating_key, "5000")
+        self.assertEqual(current.track.title, "Psycho Killer")
+        self.assertEqual(current.track.rating_key, "5000")
 
     def test_session_supplies_the_player_name_when_kept_from_before(self):
-        nameless = session(player_title="", product="")
+        nameless = session(player="", product="")
         current, _ = tracker.observe(self.first(), nameless, None, 101.0, 1001.0)
         self.assertEqual((current.player, current.product), ("Office", "Plexamp"))
 
@@ -216,18 +215,18 @@ class ObserveWithoutFetchTest(unittest.TestCase):
         self.assertTrue(changed)
         self.assertEqual(current.machine_id, PI)
         self.assertEqual(current.state, "playing")
-        self.assertEqual((current.title, current.artist, current.album, current.rating_key),
+        self.assertEqual((current.track.title, current.track.artist, current.track.album, current.track.rating_key),
                          ("Once in a Lifetime", "Talking Heads", "The Best Of", "6260"))
         self.assertEqual(current.player, "Office")
 
     def test_pause_event_keeps_the_known_track_and_freezes_the_position(self):
-        playing, _ = tracker.observe(None, session(view_offset_ms=1000), None, 100.0, 1000.0)
+        playing, _ = tracker.observe(None, session(position_ms=1000), None, 100.0, 1000.0)
         paused, changed = tracker.observe_without_fetch(
             playing, event("media.pause", rating_key="6260"), 102.0, 1002.0)
         self.assertTrue(changed)
         self.assertEqual(paused.state, "paused")
-        self.assertEqual(paused.title, "Once in a Lifetime")
-        self.assertEqual(paused.duration_ms, 259560)
+        self.assertEqual(paused.track.title, "Once in a Lifetime")
+        self.assertEqual(paused.track.duration_ms, 259560)
         self.assertEqual(paused.position(102.0), 3000)
         self.assertEqual(paused.position(900.0), 3000)
 
@@ -236,10 +235,10 @@ class ObserveWithoutFetchTest(unittest.TestCase):
         current, changed = tracker.observe_without_fetch(
             playing, event("media.play", title="New", rating_key="9999"), 300.0, 1200.0)
         self.assertTrue(changed)
-        self.assertEqual(current.title, "New")
-        self.assertEqual(current.rating_key, "9999")
+        self.assertEqual(current.track.title, "New")
+        self.assertEqual(current.track.rating_key, "9999")
         self.assertEqual(current.position(300.0), 0)
-        self.assertEqual(current.album, "")
+        self.assertEqual(current.track.album, "")
 
     def test_same_state_again_is_no_change(self):
         first, _ = tracker.observe_without_fetch(None, event("media.play", rating_key="1"),
@@ -265,13 +264,13 @@ class ObserveWithoutFetchTest(unittest.TestCase):
                                                          101.0, 1001.0)
         self.assertTrue(changed)
         self.assertEqual(stopped.state, "stopped")
-        self.assertEqual(stopped.title, "Once in a Lifetime")
+        self.assertEqual(stopped.track.title, "Once in a Lifetime")
 
 
 class PositionTest(unittest.TestCase):
 
     def state(self, state, position=1000, at=100.0, duration=5000):
-        return PlayerState(machine_id=PI, state=state, position_ms=position, position_at=at,
+        return player_state(machine_id=PI, state=state, position_ms=position, position_at=at,
                            duration_ms=duration)
 
     def test_advances_while_playing(self):

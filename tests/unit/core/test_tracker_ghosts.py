@@ -4,23 +4,23 @@ import queue
 import unittest
 
 from streamerbrainz.core import tracker
-from streamerbrainz.plex.payloads import WebhookEvent
 from streamerbrainz.plex.client import PlexError
-from streamerbrainz.core.keeper import SessionFetcher
-from streamerbrainz.core.tracker import FORGET_STOPPED_AFTER, MAX_PLAYERS, PlayerState
+from streamerbrainz.core.tracker import FORGET_STOPPED_AFTER, MAX_PLAYERS
 from tests.unit.core.test_keeper import PI, Clock, FakeClient, drain, track
+from tests.support.model import keeper, player_state, trigger
 
 GHOST = "0badc0de-0000-4000-8000-000000000001"
 LOGGER = "streamerbrainz.core.keeper"
+FETCH_LOGGER = "streamerbrainz.plex.fetch"
 
 
 def webhook(name="media.play", player=GHOST, source="webhook"):
-    return WebhookEvent(event=name, player_uuid=player, player_title="Nowhere",
+    return trigger(event=name, machine_id=player, player="Nowhere",
                         title="Once in a Lifetime", rating_key="6260", source=source)
 
 
 def player(machine_id, state="stopped", updated_at=1000.0):
-    return PlayerState(machine_id=machine_id, state=state, since=updated_at,
+    return player_state(machine_id=machine_id, state=state, since=updated_at,
                        updated_at=updated_at)
 
 
@@ -55,7 +55,7 @@ class DecidingEventTest(unittest.TestCase):
     def test_first_hand_sources_decide_without_a_session(self):
         for source in sorted(tracker.FIRST_HAND_SOURCES):
             with self.subTest(source):
-                event = WebhookEvent(player_uuid=GHOST, reported_state="playing", source=source)
+                event = trigger(machine_id=GHOST, reported="playing", source=source)
                 self.assertIs(tracker.deciding_event(event, None, None, fetched=True), event)
 
     def test_without_a_fetch_only_a_followed_or_tracked_player_is_decided(self):
@@ -104,7 +104,7 @@ class FetcherTest(unittest.TestCase):
         self.clock = Clock(1000.0)
         self.wall = Clock(1_700_000_000.0)
         self.actions = queue.Queue()
-        return SessionFetcher(client, queue.Queue(), self.actions, followed=followed,
+        return keeper(client, queue.Queue(), self.actions, followed=followed,
                               timeout=1.0, clock=self.clock, wall=self.wall)
 
     def test_a_webhook_for_a_player_plex_never_heard_of_changes_nothing(self):
@@ -127,7 +127,7 @@ class FetcherTest(unittest.TestCase):
 
     def test_plex_unreachable_creates_no_player_from_a_webhook(self):
         fetcher = self.make(FakeClient(PlexError("malformed", "Plex answer is not valid XML")))
-        with self.assertLogs(LOGGER, "WARNING"):
+        with self.assertLogs(FETCH_LOGGER, "WARNING"):
             fetcher.handle([webhook("media.play")])
         self.assertEqual(drain(self.actions), [])
         self.assertEqual(fetcher.states, {})
@@ -136,7 +136,7 @@ class FetcherTest(unittest.TestCase):
         fetcher = self.make(FakeClient([track(GHOST)],
                                        PlexError("malformed", "Plex answer is not valid XML")))
         fetcher.handle([webhook("media.play")])
-        with self.assertLogs(LOGGER, "WARNING"):
+        with self.assertLogs(FETCH_LOGGER, "WARNING"):
             fetcher.handle([webhook("media.pause")])
         self.assertEqual([a.state for a in drain(self.actions)], ["playing", "paused"])
 
@@ -148,18 +148,18 @@ class FetcherTest(unittest.TestCase):
 
     def test_without_plex_a_plexamp_timeline_decides(self):
         fetcher = self.make(None)
-        fetcher.handle([WebhookEvent(player_uuid=GHOST, reported_state="playing",
+        fetcher.handle([trigger(machine_id=GHOST, reported="playing",
                                      source="plexamp")])
         self.assertEqual([a.state for a in drain(self.actions)], ["playing"])
 
     def test_a_player_stopped_a_day_ago_is_forgotten_with_a_debug_line(self):
         fetcher = self.make(FakeClient([track(GHOST)], []))
-        fetcher.handle([WebhookEvent()])
-        fetcher.handle([WebhookEvent()])
+        fetcher.handle([trigger()])
+        fetcher.handle([trigger()])
         self.assertEqual(fetcher.states[GHOST].state, "stopped")
         self.wall.now += FORGET_STOPPED_AFTER + 1
         with self.assertLogs(LOGGER, "DEBUG") as logs:
-            fetcher.handle([WebhookEvent()])
+            fetcher.handle([trigger()])
         self.assertEqual(fetcher.snapshot, {})
         (record,) = [r for r in logs.records if r.getMessage() == "player forgotten"]
         self.assertEqual(record.levelname, "DEBUG")
@@ -168,17 +168,17 @@ class FetcherTest(unittest.TestCase):
 
     def test_a_followed_player_is_kept_however_long_it_is_stopped(self):
         fetcher = self.make(FakeClient([track(PI)], []), followed=[PI])
-        fetcher.handle([WebhookEvent()])
-        fetcher.handle([WebhookEvent()])
+        fetcher.handle([trigger()])
+        fetcher.handle([trigger()])
         self.wall.now += 10 * FORGET_STOPPED_AFTER
-        fetcher.handle([WebhookEvent()])
+        fetcher.handle([trigger()])
         self.assertEqual(fetcher.snapshot[PI].state, "stopped")
 
     def test_many_players_listed_at_once_are_bounded(self):
         listed = [track("p%03d" % i, session_key=str(i)) for i in range(MAX_PLAYERS + 20)]
         fetcher = self.make(FakeClient(listed))
         with self.assertLogs(LOGGER, "DEBUG") as logs:
-            fetcher.handle([WebhookEvent()])
+            fetcher.handle([trigger()])
         self.assertEqual(len(fetcher.snapshot), MAX_PLAYERS)
         self.assertEqual(len(drain(self.actions)), MAX_PLAYERS)
         (record,) = [r for r in logs.records
@@ -188,11 +188,11 @@ class FetcherTest(unittest.TestCase):
     def test_a_new_player_takes_the_place_of_the_stopped_one_seen_longest_ago(self):
         first = [track("p%03d" % i, session_key=str(i)) for i in range(MAX_PLAYERS)]
         fetcher = self.make(FakeClient(first, [], [track(GHOST)]))
-        fetcher.handle([WebhookEvent()])
+        fetcher.handle([trigger()])
         self.wall.now += 1
-        fetcher.handle([WebhookEvent()])  # all stopped now, at the same moment
+        fetcher.handle([trigger()])  # all stopped now, at the same moment
         self.wall.now += 1
-        fetcher.handle([WebhookEvent()])
+        fetcher.handle([trigger()])
         self.assertEqual(len(fetcher.snapshot), MAX_PLAYERS)
         self.assertEqual(fetcher.snapshot[GHOST].state, "playing")
         self.assertNotIn("p000", fetcher.snapshot)

@@ -23,11 +23,11 @@ from unittest import mock
 
 from streamerbrainz import __version__
 from streamerbrainz.hooks import runners as hooks
-from streamerbrainz.core.actions import PlexStateChanged
 from streamerbrainz.hooks.runners import (CommandRunner, Hooks, NotifyRunner, Runner, event_name,
                                   hook_environment, hook_fields, notification_json, redact_url)
 from streamerbrainz.core.idle import IdleWatch
 from tests.support.daemon import process_gone, wait_for
+from tests.support import model
 
 MACHINE_ID = "bc97b983-8169-47e3-bbcc-54a12d662546"
 OTHER_MACHINE_ID = "5e1d7c2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
@@ -45,7 +45,7 @@ def change(state="playing", previous_state="stopped", **overrides):
                   duration_ms=259560, session_key="53", rating_key="6260", player="Office",
                   product="Plexamp", at=AT)
     fields.update(overrides)
-    return PlexStateChanged(**fields)
+    return model.change(**fields)
 
 
 
@@ -147,8 +147,8 @@ class HookFieldsTests(unittest.TestCase):
         self.assertEqual(hook_fields("idle", None), {"SB_EVENT": "idle"})
 
     def test_empty_values_stay_empty(self):
-        fields = hook_fields("stop", PlexStateChanged(machine_id="m", state="stopped",
-                                                      previous_state="playing"))
+        fields = hook_fields("stop", model.change(machine_id="m", state="stopped",
+                                                  previous_state="playing"))
         self.assertEqual(fields["SB_TITLE"], "")
         self.assertEqual(fields["SB_DURATION_MS"], "0")
         self.assertEqual(fields["SB_POSITION_MS"], "0")
@@ -322,7 +322,7 @@ class RunnerTests(unittest.TestCase):
         runner.submit("first")
         runner.submit("second")
         self.assertTrue(wait_for(lambda: runner.started == ["first"]))
-        self.assertTrue(runner.stop(2))
+        self.assertTrue(runner.stop(time.monotonic() + 2))
         self.assertEqual(runner.cuts, 1)
         self.assertEqual(runner.started, ["first"])
         self.assertFalse(runner._thread.is_alive())
@@ -642,7 +642,7 @@ class NotifyRunnerTests(unittest.TestCase):
             runner.submit(self.BODY)
             self.assertTrue(wait_for(lambda: len(server.received()) == 1))
             started = time.monotonic()
-            self.assertTrue(runner.stop(5))
+            self.assertTrue(runner.stop(time.monotonic() + 5))
             self.assertLess(time.monotonic() - started, 3)
         self.assertEqual(len(server.received()), 1)
         self.assertEqual(logs.levels("WARN"), [])
@@ -693,7 +693,7 @@ class HooksDispatchTests(unittest.TestCase):
         self.assertIsNone(hooks_.runner)
         self.assertEqual(hooks_.notifiers, [])
         hooks_.state_changed(change())  # and harmless
-        hooks_.idle(change())
+        hooks_.players_idle(change())
 
     def test_each_event_runs_on_change_then_its_own_hook(self):
         hooks_ = self.make()
@@ -716,8 +716,8 @@ class HooksDispatchTests(unittest.TestCase):
     def test_idle_and_active_carry_the_last_and_the_causing_change(self):
         hooks_ = self.make()
         last = change("paused", "playing", position_ms=120000)
-        hooks_.idle(last)
-        hooks_.active(change("playing", "paused"))
+        hooks_.players_idle(last)
+        hooks_.players_active(change("playing", "paused"))
         self.assertEqual(self.flags(), [("on-idle", "idle"), ("on-active", "active")])
         self.assertEqual(self.runner.jobs[0][1], ["/opt/hooks/amp.sh", "off"])
         self.assertEqual(self.runner.jobs[0][2]["SB_STATE"], "paused")
@@ -729,7 +729,7 @@ class HooksDispatchTests(unittest.TestCase):
         self.assertEqual(len(hooks_.notifiers), 2)
         hooks_.state_changed(change("playing", "stopped"))
         hooks_.state_changed(change("playing", "playing", rating_key="6261"))
-        hooks_.idle(change("paused", "playing"))
+        hooks_.players_idle(change("paused", "playing"))
         for notifier in self.notifiers:
             self.assertEqual([body["event"] for body in notifier.jobs], ["play", "track", "idle"])
             self.assertAlmostEqual(

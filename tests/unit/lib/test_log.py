@@ -242,12 +242,12 @@ class LoggerOutputTest(unittest.TestCase):
         try:
             raise ValueError("bad\nthing")
         except ValueError:
-            logger.exception("action handler failed", action="PlexStateChanged")
+            logger.exception("action handler failed", action="PlayerStateChanged")
         lines = self.lines()
         self.assertEqual(len(lines), 1, lines)
         self.assertTrue(lines[0].startswith("[ERROR] action handler failed "), lines[0])
         fields = dict(parse_logfmt(lines[0][len("[ERROR] action handler failed "):]))
-        self.assertEqual(fields["action"], "PlexStateChanged")
+        self.assertEqual(fields["action"], "PlayerStateChanged")
         self.assertEqual(fields["error"], "ValueError: bad\nthing")
         self.assertNotIn("traceback", fields)
         self.assertNotIn("Traceback", lines[0])

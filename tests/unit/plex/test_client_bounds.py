@@ -3,6 +3,7 @@
 import time
 import unittest
 
+from streamerbrainz.lib import opener
 from streamerbrainz.plex import notifications
 from streamerbrainz.plex import client as plex
 from streamerbrainz.plex import plexamp
@@ -38,7 +39,7 @@ class DeadlineTests(unittest.TestCase):
         self.stub.set_route("/x", trickle(b"x" * 100, 0.05))
         started = time.monotonic()
         with self.assertRaises(plex.PlexError) as caught:
-            plex.get_within(self.stub.url + "/x", 1000, 0.5, "the daemon")
+            opener.get_within(self.stub.url + "/x", 1000, 0.5, "the daemon")
         self.assertLess(time.monotonic() - started, 1.0)
         self.assertEqual(str(caught.exception),
                          "the daemon answer too slow: not complete within 0.5s")
@@ -70,13 +71,13 @@ class ParseBoundTests(unittest.TestCase):
 
     def test_a_real_shape_within_the_bounds_parses(self):
         [session] = plex.parse_sessions(SESSION)
-        self.assertEqual(session.session_key, "53")
+        self.assertEqual(session.track.session_key, "53")
 
     def test_a_session_key_of_4301_digits_parses_and_orders_without_raising(self):
         data = SESSION.replace(b'sessionKey="53"', b'sessionKey="' + b"9" * 4301 + b'" '
                                b'duration="' + b"9" * 4301 + b'"')
         [session] = plex.parse_sessions(data)
-        self.assertEqual(session.duration_ms, 0)
+        self.assertEqual(session.track.duration_ms, 0)
         self.assertEqual(plex.current_by_player([session])["m1"], session)
 
     def test_to_int_refuses_long_numbers(self):

@@ -7,6 +7,7 @@ import unittest
 
 from streamerbrainz.plex import client as plex
 from streamerbrainz.plex.client import PlexClient, PlexError
+from tests.support.model import session
 
 TOKEN = "tok-Zq8xW3vB7nM2kL5p"
 
@@ -93,10 +94,10 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 class ParseSessionsTest(unittest.TestCase):
 
     def test_music_track(self):
-        (session,) = plex.parse_sessions(TRACK_XML)
-        self.assertEqual(session, plex.Session(
+        (found,) = plex.parse_sessions(TRACK_XML)
+        self.assertEqual(found, session(
             machine_id="5e2b7f3c-8a41-4c1e-9d2a-3f6b1c0e7a99",
-            player_title="Office",
+            player="Office",
             product="Plexamp",
             platform="Linux",
             state="playing",
@@ -107,7 +108,7 @@ class ParseSessionsTest(unittest.TestCase):
             artist="Talking Heads",
             album="Once in a Lifetime: The Best Of",
             duration_ms=259560,
-            view_offset_ms=30496,
+            position_ms=30496,
         ))
 
     def test_empty_container(self):
@@ -116,65 +117,65 @@ class ParseSessionsTest(unittest.TestCase):
 
     def test_every_media_element_with_a_player_is_a_session(self):
         sessions = plex.parse_sessions(MANY_XML)
-        self.assertEqual([(s.machine_id, s.session_key) for s in sessions],
+        self.assertEqual([(s.machine_id, s.track.session_key) for s in sessions],
                          [("pi", "9"), ("tv-1234", "54"), ("pi", "100"), ("phone", "7"),
                           ("pi", "53")])
 
     def test_video_session(self):
         video = plex.parse_sessions(MANY_XML)[1]
-        self.assertEqual((video.media_type, video.title, video.state, video.player_title),
+        self.assertEqual((video.track.media_type, video.track.title, video.state, video.player),
                          ("movie", "Big Buck Bunny", "paused", "Living Room TV"))
-        self.assertEqual((video.duration_ms, video.view_offset_ms), (596000, 120000))
-        self.assertEqual(video.artist, "")
-        self.assertEqual(video.album, "")
+        self.assertEqual((video.track.duration_ms, video.position_ms), (596000, 120000))
+        self.assertEqual(video.track.artist, "")
+        self.assertEqual(video.track.album, "")
 
     def test_photo_session_and_player_title_falls_back_to_product(self):
         photo = plex.parse_sessions(MANY_XML)[3]
-        self.assertEqual(photo.media_type, "photo")
-        self.assertEqual(photo.player_title, "Plex for iOS")
+        self.assertEqual(photo.track.media_type, "photo")
+        self.assertEqual(photo.player, "Plex for iOS")
         self.assertEqual(photo.product, "Plex for iOS")
 
     def test_original_title_before_grandparent_title(self):
         joga = plex.parse_sessions(MANY_XML)[2]
-        self.assertEqual((joga.title, joga.artist, joga.album),
+        self.assertEqual((joga.track.title, joga.track.artist, joga.track.album),
                          ("Jóga", "Björk", "Homogenic & More"))
 
     def test_grandparent_title_when_no_original_title(self):
         old = plex.parse_sessions(MANY_XML)[0]
-        self.assertEqual(old.artist, "Old Band")
+        self.assertEqual(old.track.artist, "Old Band")
 
     def test_missing_attributes_become_empty_or_zero(self):
         bare, odd, nameless = plex.parse_sessions(MISSING_XML)
-        self.assertEqual(bare, plex.Session(machine_id="bare", media_type="track"))
-        self.assertEqual((odd.machine_id, odd.session_key, odd.duration_ms, odd.view_offset_ms,
-                          odd.state, odd.player_title), ("", "abc", 0, 0, "", ""))
-        self.assertEqual(nameless.player_title, "Plexamp")
-        self.assertEqual(nameless.duration_ms, 1500)
+        self.assertEqual(bare, session(machine_id="bare", media_type="track"))
+        self.assertEqual((odd.machine_id, odd.track.session_key, odd.track.duration_ms, odd.position_ms,
+                          odd.state, odd.player), ("", "abc", 0, 0, "", ""))
+        self.assertEqual(nameless.player, "Plexamp")
+        self.assertEqual(nameless.track.duration_ms, 1500)
 
     def test_current_by_player_picks_the_highest_numeric_session_key(self):
         current = plex.current_by_player(plex.parse_sessions(MANY_XML))
         self.assertEqual(set(current), {"pi", "tv-1234", "phone"})
-        self.assertEqual(current["pi"].session_key, "100")
-        self.assertEqual(current["pi"].title, "Jóga")
-        self.assertEqual(current["tv-1234"].title, "Big Buck Bunny")
+        self.assertEqual(current["pi"].track.session_key, "100")
+        self.assertEqual(current["pi"].track.title, "Jóga")
+        self.assertEqual(current["tv-1234"].track.title, "Big Buck Bunny")
 
     def test_current_by_player_order_does_not_matter(self):
         sessions = plex.parse_sessions(MANY_XML)
         for ordering in (sessions, list(reversed(sessions))):
-            self.assertEqual(plex.current_by_player(ordering)["pi"].session_key, "100")
+            self.assertEqual(plex.current_by_player(ordering)["pi"].track.session_key, "100")
 
     def test_current_by_player_prefers_numeric_keys(self):
-        sessions = [plex.Session(machine_id="p", session_key="zzz", title="odd"),
-                    plex.Session(machine_id="p", session_key="2", title="numeric")]
-        self.assertEqual(plex.current_by_player(sessions)["p"].title, "numeric")
+        sessions = [session(machine_id="p", session_key="zzz", title="odd"),
+                    session(machine_id="p", session_key="2", title="numeric")]
+        self.assertEqual(plex.current_by_player(sessions)["p"].track.title, "numeric")
 
     def test_current_by_player_never_crashes_on_odd_session_keys(self):
         # DESIGN §6: odd attributes never crash. "²" and "³" pass str.isdigit()
         # but int() refuses them; "١٢" (Arabic-Indic digits) int() accepts.
         for odd in ("²", "³", "١٢", "", "-1", "1.5", " 7"):
             with self.subTest(session_key=odd):
-                sessions = [plex.Session(machine_id="p", session_key=odd, title="odd"),
-                            plex.Session(machine_id="p", session_key="5", title="numeric")]
+                sessions = [session(machine_id="p", session_key=odd, title="odd"),
+                            session(machine_id="p", session_key="5", title="numeric")]
                 for ordering in (sessions, sessions[::-1]):
                     current = plex.current_by_player(ordering)
                     self.assertEqual(set(current), {"p"})
@@ -292,7 +293,7 @@ class PlexClientTest(unittest.TestCase):
     def test_sessions_with_the_token_in_a_header_only(self):
         server = StandInPlex(self, lambda handler, plex_: (200, TRACK_XML))
         sessions = self.client(server).sessions()
-        self.assertEqual([s.title for s in sessions], ["Once in a Lifetime"])
+        self.assertEqual([s.track.title for s in sessions], ["Once in a Lifetime"])
         ((path, headers),) = server.requests
         self.assertEqual(path, "/status/sessions")
         self.assertNotIn(TOKEN, path)

@@ -1,4 +1,4 @@
-"""Webhook bodies → WebhookEvent, and which events ask for a fetch.
+"""Webhook bodies → Trigger, and which events ask for a fetch.
 
 The multipart bodies are built as PMS builds them (plex-protocol.md §1.1):
 a boundary of 24 dashes and 22 alphanumerics, a ``payload`` part with
@@ -12,7 +12,9 @@ import unittest
 import urllib.parse
 
 from streamerbrainz.plex import payloads
-from streamerbrainz.plex.payloads import PayloadError, WebhookEvent
+from streamerbrainz.plex.payloads import PayloadError
+from tests.support.model import trigger
+from streamerbrainz.core.trigger import Trigger
 
 BOUNDARY = "-" * 24 + "G7Eg6j8dMUI03PAbXJmOc2"
 MULTIPART = "multipart/form-data; boundary=" + BOUNDARY
@@ -90,13 +92,13 @@ class MultipartTest(unittest.TestCase):
     def assert_play_event(self, event):
         self.assertEqual(event.event, "media.play")
         self.assertEqual(event.state, "playing")
-        self.assertEqual(event.player_uuid, PLAYER_UUID)
-        self.assertEqual(event.player_title, "Living Room Pi")
+        self.assertEqual(event.machine_id, PLAYER_UUID)
+        self.assertEqual(event.player, "Living Room Pi")
         self.assertEqual(event.account, "elan")
-        self.assertEqual(event.title, "Once in a Lifetime")
-        self.assertEqual(event.artist, "Talking Heads")
-        self.assertEqual(event.album, "Once in a Lifetime: The Best Of")
-        self.assertEqual(event.rating_key, "6260")
+        self.assertEqual(event.track.title, "Once in a Lifetime")
+        self.assertEqual(event.track.artist, "Talking Heads")
+        self.assertEqual(event.track.album, "Once in a Lifetime: The Best Of")
+        self.assertEqual(event.track.rating_key, "6260")
 
     def test_payload_and_thumb_with_nasty_jpeg_bytes(self):
         body = multipart(payload_part(), thumb_part())
@@ -128,7 +130,7 @@ class MultipartTest(unittest.TestCase):
         play = dict(PLAY, Metadata=dict(PLAY["Metadata"], title="Jóga",
                                         grandparentTitle="Björk", parentTitle="Homogenic"))
         event = payloads.parse(MULTIPART, multipart(payload_part(play)))
-        self.assertEqual((event.title, event.artist), ("Jóga", "Björk"))
+        self.assertEqual((event.track.title, event.track.artist), ("Jóga", "Björk"))
 
     def test_missing_payload_part(self):
         body = multipart(thumb_part())
@@ -177,8 +179,8 @@ class OtherBodiesTest(unittest.TestCase):
         body = ("payload=" + urllib.parse.quote(compact(PLAY).decode())).encode("ascii")
         event = payloads.parse("application/x-www-form-urlencoded", body)
         self.assertEqual(event.event, "media.play")
-        self.assertEqual(event.player_uuid, PLAYER_UUID)
-        self.assertEqual(event.title, "Once in a Lifetime")
+        self.assertEqual(event.machine_id, PLAYER_UUID)
+        self.assertEqual(event.track.title, "Once in a Lifetime")
 
     def test_urlencoded_without_payload_field(self):
         with self.assertRaises(PayloadError):
@@ -190,16 +192,16 @@ class OtherBodiesTest(unittest.TestCase):
             with self.subTest(content_type=content_type):
                 event = payloads.parse(content_type, compact(PLAY))
                 self.assertEqual(event.event, "media.play")
-                self.assertEqual(event.rating_key, "6260")
+                self.assertEqual(event.track.rating_key, "6260")
 
     def test_empty_body_is_a_request_for_a_fresh_look(self):
         for content_type, body in (("", b""), ("application/x-www-form-urlencoded", b""),
                                    ("application/json", b"  \r\n"), (MULTIPART, b"")):
             with self.subTest(content_type=content_type, body=body):
                 event = payloads.parse(content_type, body, received_at=3.0)
-                self.assertIsInstance(event, WebhookEvent)
+                self.assertIsInstance(event, Trigger)
                 self.assertEqual(event.event, "")
-                self.assertEqual(event.player_uuid, "")
+                self.assertEqual(event.machine_id, "")
                 self.assertIsNone(event.state)
                 self.assertEqual(event.received_at, 3.0)
 
@@ -241,35 +243,35 @@ class TolerantFieldsTest(unittest.TestCase):
 
     def test_numeric_rating_key(self):
         play = dict(PLAY, Metadata=dict(PLAY["Metadata"], ratingKey=6260))
-        self.assertEqual(self.parse(play).rating_key, "6260")
+        self.assertEqual(self.parse(play).track.rating_key, "6260")
 
     def test_player_missing(self):
         play = {key: value for key, value in PLAY.items() if key != "Player"}
         event = self.parse(play)
         self.assertEqual(event.event, "media.play")
-        self.assertEqual(event.player_uuid, "")
-        self.assertEqual(event.player_title, "")
+        self.assertEqual(event.machine_id, "")
+        self.assertEqual(event.player, "")
 
     def test_player_and_metadata_of_the_wrong_type(self):
         event = self.parse(dict(PLAY, Player="Living Room", Metadata=None, Account=[1]))
         self.assertEqual(event.event, "media.play")
-        self.assertEqual((event.player_uuid, event.title, event.account), ("", "", ""))
+        self.assertEqual((event.machine_id, event.track.title, event.account), ("", "", ""))
 
     def test_original_title_is_the_artist(self):
         play = dict(PLAY, Metadata=dict(PLAY["Metadata"], grandparentTitle="Various Artists",
                                         originalTitle="Talking Heads"))
-        self.assertEqual(self.parse(play).artist, "Talking Heads")
+        self.assertEqual(self.parse(play).track.artist, "Talking Heads")
 
     def test_empty_original_title_falls_back(self):
         play = dict(PLAY, Metadata=dict(PLAY["Metadata"], originalTitle=""))
-        self.assertEqual(self.parse(play).artist, "Talking Heads")
+        self.assertEqual(self.parse(play).track.artist, "Talking Heads")
 
     def test_webhook_created_carries_only_the_account(self):
         event = self.parse({"event": "webhook.created", "user": True, "owner": True,
                             "Account": {"id": 123456, "title": "elan"}})
         self.assertEqual(event.event, "webhook.created")
         self.assertEqual(event.account, "elan")
-        self.assertEqual(event.player_uuid, "")
+        self.assertEqual(event.machine_id, "")
 
     def test_event_states(self):
         for name, state in (("media.play", "playing"), ("media.resume", "playing"),
@@ -282,7 +284,7 @@ class TolerantFieldsTest(unittest.TestCase):
 class TriageTest(unittest.TestCase):
 
     def event(self, name, player=PLAYER_UUID):
-        return WebhookEvent(event=name, player_uuid=player)
+        return trigger(event=name, machine_id=player)
 
     def test_webhook_created_is_acknowledged_without_fetch(self):
         fetch, reason = payloads.triage(self.event("webhook.created", player=""), {PLAYER_UUID})
@@ -317,7 +319,7 @@ class TriageTest(unittest.TestCase):
                                          frozenset()), (True, ""))
 
     def test_empty_event_fetches(self):
-        self.assertEqual(payloads.triage(WebhookEvent(), {PLAYER_UUID}), (True, ""))
+        self.assertEqual(payloads.triage(trigger(), {PLAYER_UUID}), (True, ""))
 
 
 class MultipartBoundsTest(unittest.TestCase):

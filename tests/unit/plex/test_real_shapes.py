@@ -14,9 +14,8 @@ from streamerbrainz.plex import payloads
 from streamerbrainz.plex import client as plex
 from streamerbrainz.plex import plexamp
 from streamerbrainz.core import tracker
-from streamerbrainz.plex.payloads import WebhookEvent
-from streamerbrainz.core.keeper import SessionFetcher
 from tests.support.webhooks import fixture, multipart_body
+from tests.support.model import keeper, session, trigger
 
 OFFICE = "bc97b983-8169-47e3-bbcc-54a12d662546"
 KITCHEN = "5e1d7c2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
@@ -34,69 +33,69 @@ class ArtistIsMusicOnlyTest(unittest.TestCase):
 
     def test_episode_original_title_is_not_the_artist(self):
         (episode,) = sessions("sessions_episode.xml")
-        self.assertEqual(episode.media_type, "episode")
-        self.assertEqual(episode.title, "To You, in 2000 Years: The Fall of Shiganshina, Part 1")
-        self.assertEqual(episode.artist, "Attack on Titan")
+        self.assertEqual(episode.track.media_type, "episode")
+        self.assertEqual(episode.track.title, "To You, in 2000 Years: The Fall of Shiganshina, Part 1")
+        self.assertEqual(episode.track.artist, "Attack on Titan")
 
     def test_movie_original_title_is_not_the_artist(self):
         (movie,) = sessions("sessions_movie.xml")
-        self.assertEqual(movie.media_type, "movie")
-        self.assertEqual(movie.artist, "")
+        self.assertEqual(movie.track.media_type, "movie")
+        self.assertEqual(movie.track.artist, "")
 
     def test_track_original_title_is_the_artist_even_when_it_equals_the_album_artist(self):
-        office = [s for s in sessions("sessions_music_and_photos.xml") if s.media_type == "track"]
-        self.assertEqual(office[0].artist, "Talking Heads")
+        office = [s for s in sessions("sessions_music_and_photos.xml") if s.track.media_type == "track"]
+        self.assertEqual(office[0].track.artist, "Talking Heads")
 
     def test_track_element_without_a_type_is_music(self):
         data = (b'<MediaContainer size="1"><Track title="t" originalTitle="Track Artist" '
                 b'grandparentTitle="Album Artist"><Player machineIdentifier="p" '
                 b'state="playing"/></Track></MediaContainer>')
-        (track,) = plex.parse_sessions(data)
-        self.assertEqual(track.artist, "Track Artist")
+        (found,) = plex.parse_sessions(data)
+        self.assertEqual(found.track.artist, "Track Artist")
 
     def test_webhook_episode_and_movie(self):
-        self.assertEqual(event("payload_episode_pause.json").artist, "Attack on Titan")
-        self.assertEqual(event("payload_vod_play.json").artist, "")
-        self.assertEqual(event("payload_other_account.json").artist, "Idina Menzel")
+        self.assertEqual(event("payload_episode_pause.json").track.artist, "Attack on Titan")
+        self.assertEqual(event("payload_vod_play.json").track.artist, "")
+        self.assertEqual(event("payload_other_account.json").track.artist, "Idina Menzel")
 
     def test_plexamp_timeline_track(self):
         data = (b'<MediaContainer><Timeline type="music" state="playing" time="1000">'
                 b'<Track title="Let It Go" originalTitle="Idina Menzel" grandparentTitle="Frozen '
                 b'(Original Motion Picture Soundtrack)"/></Timeline></MediaContainer>')
-        self.assertEqual(plexamp.parse_timeline(data).artist, "Idina Menzel")
+        self.assertEqual(plexamp.parse_timeline(data).track.artist, "Idina Menzel")
 
     def test_webhook_without_a_type_does_not_take_original_title(self):
         parsed = payloads.to_event({"event": "media.play", "Metadata": {
             "originalTitle": "Le Fabuleux Destin", "grandparentTitle": ""}})
-        self.assertEqual(parsed.artist, "")
+        self.assertEqual(parsed.track.artist, "")
 
 
 class WebhookPositionTest(unittest.TestCase):
 
     def test_pause_carries_position_and_duration(self):
         parsed = event("payload_pause_with_offset.json")
-        self.assertEqual((parsed.position_ms, parsed.duration_ms), (41234, 259560))
+        self.assertEqual((parsed.position_ms, parsed.track.duration_ms), (41234, 259560))
         self.assertTrue(parsed.position_is_fresh)
-        self.assertEqual(parsed.media_type, "track")
+        self.assertEqual(parsed.track.media_type, "track")
 
     def test_numbers_as_text(self):
         parsed = event("payload_stop_with_offset.json")
-        self.assertEqual((parsed.position_ms, parsed.duration_ms), (187005, 259560))
+        self.assertEqual((parsed.position_ms, parsed.track.duration_ms), (187005, 259560))
         self.assertFalse(parsed.position_is_fresh)  # a stop: the session has it better
 
     def test_one_without_the_other(self):
         parsed = event("payload_episode_pause.json")
-        self.assertEqual((parsed.position_ms, parsed.duration_ms), (612000, 0))
+        self.assertEqual((parsed.position_ms, parsed.track.duration_ms), (612000, 0))
 
     def test_play_without_either(self):
         parsed = event("payload_play_no_offset.json")
-        self.assertEqual((parsed.position_ms, parsed.duration_ms), (-1, 0))
+        self.assertEqual((parsed.position_ms, parsed.track.duration_ms), (-1, 0))
 
     def test_odd_values_are_unknown_not_a_crash(self):
         for value in (None, True, "abc", [], {}, -5, 1e400, "9" * 5000):
             parsed = payloads.to_event({"event": "media.pause",
                                         "Metadata": {"viewOffset": value, "duration": value}})
-            self.assertGreaterEqual(parsed.duration_ms, 0)
+            self.assertGreaterEqual(parsed.track.duration_ms, 0)
             self.assertGreaterEqual(parsed.position_ms, -1)
 
 
@@ -105,7 +104,7 @@ class OddShapesTest(unittest.TestCase):
     def test_player_without_machine_identifier(self):
         (session,) = sessions("sessions_no_machine_id.xml")
         self.assertEqual(session.machine_id, "")
-        self.assertEqual(session.player_title, "Office")
+        self.assertEqual(session.player, "Office")
 
     def test_empty_user_no_session_element_mapped_address(self):
         (episode,) = sessions("sessions_episode.xml")
@@ -113,15 +112,15 @@ class OddShapesTest(unittest.TestCase):
 
     def test_plex_streaming_service_webhook(self):
         parsed = event("payload_vod_play.json")
-        self.assertEqual(parsed.rating_key, "5d776830880197001ec93ae1")
-        self.assertEqual((parsed.title, parsed.duration_ms), ("Amélie", 7320000))
+        self.assertEqual(parsed.track.rating_key, "5d776830880197001ec93ae1")
+        self.assertEqual((parsed.track.title, parsed.track.duration_ms), ("Amélie", 7320000))
         self.assertEqual(payloads.triage(parsed, frozenset()), (True, ""))
         self.assertEqual(payloads.triage(parsed, frozenset([OFFICE])),
                          (False, "player not followed"))
 
     def test_another_accounts_play(self):
         parsed = event("payload_other_account.json")
-        self.assertEqual((parsed.player_uuid, parsed.account), (KITCHEN, "guest-kid"))
+        self.assertEqual((parsed.machine_id, parsed.account), (KITCHEN, "guest-kid"))
         self.assertEqual(parsed.state, "playing")
 
     def test_rate_with_a_rating_as_text_asks_for_a_look_and_decides_nothing(self):
@@ -145,30 +144,30 @@ class SeveralSessionsTest(unittest.TestCase):
 
     def test_paused_music_beats_a_playing_slide_show(self):
         current = self.current()
-        self.assertEqual((current[OFFICE].media_type, current[OFFICE].state), ("track", "paused"))
+        self.assertEqual((current[OFFICE].track.media_type, current[OFFICE].state), ("track", "paused"))
 
     def test_the_named_kind_comes_first(self):
-        self.assertEqual(self.current({OFFICE: "photo"})[OFFICE].media_type, "photo")
-        self.assertEqual(self.current({OFFICE: "music"})[OFFICE].media_type, "track")
+        self.assertEqual(self.current({OFFICE: "photo"})[OFFICE].track.media_type, "photo")
+        self.assertEqual(self.current({OFFICE: "music"})[OFFICE].track.media_type, "track")
 
     def test_a_shared_session_key_does_not_merge_two_players(self):
         current = self.current()
-        self.assertEqual(current[KITCHEN].title, "1/1")
-        self.assertEqual(current[OFFICE].title, "Once in a Lifetime")
+        self.assertEqual(current[KITCHEN].track.title, "1/1")
+        self.assertEqual(current[OFFICE].track.title, "Once in a Lifetime")
 
     def test_playing_before_paused_then_the_highest_session_key(self):
         def track(key, state):
-            return plex.Session(machine_id="p", state=state, session_key=key, media_type="track",
+            return session(machine_id="p", state=state, session_key=key, media_type="track",
                                 title=key + state)
         self.assertEqual(plex.current_by_player(
-            [track("9", "playing"), track("10", "paused")])["p"].title, "9playing")
+            [track("9", "playing"), track("10", "paused")])["p"].track.title, "9playing")
         self.assertEqual(plex.current_by_player(
-            [track("9", "paused"), track("10", "paused")])["p"].title, "10paused")
+            [track("9", "paused"), track("10", "paused")])["p"].track.title, "10paused")
 
     def test_a_session_key_of_thousands_of_digits_is_no_crash(self):
-        huge = plex.Session(machine_id="p", session_key="9" * 4301, media_type="track")
-        small = plex.Session(machine_id="p", session_key="1", media_type="track", title="small")
-        self.assertEqual(plex.current_by_player([huge, small])["p"].title, "small")
+        huge = session(machine_id="p", session_key="9" * 4301, media_type="track")
+        small = session(machine_id="p", session_key="1", media_type="track", title="small")
+        self.assertEqual(plex.current_by_player([huge, small])["p"].track.title, "small")
 
 
 class FetcherTest(unittest.TestCase):
@@ -188,7 +187,7 @@ class FetcherTest(unittest.TestCase):
 
     def fetch(self, *answers, batches):
         actions = queue.Queue()
-        fetcher = SessionFetcher(self.Client(*answers), queue.Queue(), actions,
+        fetcher = keeper(self.Client(*answers), queue.Queue(), actions,
                                  clock=lambda: 100.0, wall=lambda: 1000.0)
         for batch in batches:
             fetcher.handle(batch)
@@ -199,45 +198,45 @@ class FetcherTest(unittest.TestCase):
 
     def test_a_player_without_machine_identifier_is_not_tracked(self):
         fetcher, actions = self.fetch(sessions("sessions_no_machine_id.xml"),
-                                      batches=[[WebhookEvent()]])
+                                      batches=[[trigger()]])
         self.assertEqual((fetcher.states, actions), ({}, []))
 
     def test_music_stays_current_while_photos_play(self):
-        music_webhook = WebhookEvent(event="media.pause", player_uuid=OFFICE, media_type="track")
+        music_webhook = trigger(event="media.pause", machine_id=OFFICE, media_type="track")
         _, actions = self.fetch(sessions("sessions_music_and_photos.xml"),
                                 sessions("sessions_music_and_photos.xml"),
-                                batches=[[music_webhook], [WebhookEvent()]])
+                                batches=[[music_webhook], [trigger()]])
         office = [a for a in actions if a.machine_id == OFFICE]
-        self.assertEqual([(a.state, a.title) for a in office],
+        self.assertEqual([(a.state, a.track.title) for a in office],
                          [("paused", "Once in a Lifetime")])
 
     def test_webhook_stop_after_the_session_is_gone_keeps_its_position(self):
         (track,) = sessions("sessions_track.xml")
         _, actions = self.fetch([track], [], batches=[
-            [WebhookEvent(event="media.play", player_uuid=OFFICE)],
+            [trigger(event="media.play", machine_id=OFFICE)],
             [event("payload_stop_with_offset.json")]])
-        self.assertEqual([(a.state, a.position_ms, a.duration_ms) for a in actions],
+        self.assertEqual([(a.state, a.position_ms, a.track.duration_ms) for a in actions],
                          [("playing", 30496, 259560), ("stopped", 187005, 259560)])
 
     def test_a_pause_position_is_fresher_than_the_session(self):
         (track,) = sessions("sessions_track.xml")
         _, actions = self.fetch([track], [track], batches=[
-            [WebhookEvent(event="media.play", player_uuid=OFFICE)],
+            [trigger(event="media.play", machine_id=OFFICE)],
             [event("payload_pause_with_offset.json")]])
         self.assertEqual([(a.state, a.position_ms) for a in actions],
                          [("playing", 30496), ("paused", 41234)])
 
     def test_the_webhook_duration_fills_in_a_session_without_one(self):
         (track,) = sessions("sessions_track.xml")
-        bare = plex.Session(**dict(track.__dict__, duration_ms=0, view_offset_ms=0))
+        bare = session(**dict(track.__dict__, duration_ms=0, position_ms=0))
         _, actions = self.fetch([bare], batches=[[event("payload_pause_with_offset.json")]])
-        self.assertEqual([(a.position_ms, a.duration_ms) for a in actions], [(41234, 259560)])
+        self.assertEqual([(a.position_ms, a.track.duration_ms) for a in actions], [(41234, 259560)])
 
     def test_without_plex_the_webhook_says_position_and_duration(self):
         current, changed = tracker.observe_without_fetch(
             None, event("payload_pause_with_offset.json"), 100.0, 1000.0)
         self.assertTrue(changed)
-        self.assertEqual((current.position_ms, current.duration_ms), (41234, 259560))
+        self.assertEqual((current.position_ms, current.track.duration_ms), (41234, 259560))
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ from streamerbrainz.web import live
 from streamerbrainz.plex import notifications
 from streamerbrainz.plex import plexamp
 from streamerbrainz.app.commands import status
-from streamerbrainz.core.actions import PlexStateChanged
 from streamerbrainz.plex.client import PlexError
-from streamerbrainz.core.tracker import PlayerState
+from tests.support import model
+from streamerbrainz.core.actions import PlayerStateChanged
+from streamerbrainz.core.track import Track
 
 PI = "5e2b7f3c-8a41-4c1e-9d2a-3f6b1c0e7a99"
 KITCHEN = "0d6a1c2e-77aa-4bd0-9c1f-3e5b7d9f1a2c"
@@ -36,7 +37,7 @@ def player_state(state="playing", machine_id=PI, position_ms=30496, position_at=
                   session_key="53", rating_key="6260", player="Office", product="Plexamp",
                   since=1764090000.0, updated_at=1764090005.5)
     fields.update(extra)
-    return PlayerState(**fields)
+    return model.player_state(**fields)
 
 
 class StateDocumentTest(unittest.TestCase):
@@ -105,7 +106,7 @@ class StateDocumentTest(unittest.TestCase):
                          {"players": [], "any_playing": False})
 
     def test_action_json(self):
-        action = PlexStateChanged.from_state(player_state("paused"), "playing", 100.0)
+        action = PlayerStateChanged.from_state(player_state("paused"), player_state("playing"), 100.0)
         doc = live.action_json(action)
         self.assertEqual(doc["state"], "paused")
         self.assertEqual(doc["previous_state"], "playing")
@@ -277,14 +278,14 @@ class ToTriggerTest(unittest.TestCase):
 
     def test_fields(self):
         trigger = notifications.to_trigger(NOTIFICATION, 12.5)
-        self.assertEqual(trigger.player_uuid, PI)
-        self.assertEqual(trigger.rating_key, "6260")
-        self.assertEqual(trigger.reported_state, "paused")
+        self.assertEqual(trigger.machine_id, PI)
+        self.assertEqual(trigger.track.rating_key, "6260")
+        self.assertEqual(trigger.event, "paused")
         self.assertEqual(trigger.state, "paused")
         self.assertEqual(trigger.position_ms, 30496)
+        self.assertTrue(trigger.position_is_fresh)
         self.assertEqual(trigger.received_at, 12.5)
         self.assertEqual(trigger.source, "notifications")
-        self.assertEqual(trigger.event, "")
 
     def test_states_that_decide_and_those_that_leave_it_to_the_session(self):
         for state, decided in (("playing", "playing"), ("paused", "paused"),
@@ -320,8 +321,8 @@ class ToTriggerTest(unittest.TestCase):
     def test_numbers_and_odd_types_become_strings(self):
         trigger = notifications.to_trigger(dict(NOTIFICATION, clientIdentifier=12345,
                                                 ratingKey=6260, state=["x"]), 0.0)
-        self.assertEqual(trigger.player_uuid, "12345")
-        self.assertEqual(trigger.rating_key, "6260")
+        self.assertEqual(trigger.machine_id, "12345")
+        self.assertEqual(trigger.track.rating_key, "6260")
         self.assertIsNone(trigger.state)
 
 
@@ -363,8 +364,9 @@ class PlexampParseTest(unittest.TestCase):
     def test_timeline_picks_music_and_its_track(self):
         timeline = plexamp.parse_timeline(TIMELINE)
         self.assertEqual(timeline, plexamp.Timeline(
-            state="playing", position_ms=12345, duration_ms=200000, rating_key="42",
-            title="Heroes", artist="David Bowie", album='"Heroes"'))
+            state="playing", position_ms=12345, track=Track(
+                duration_ms=200000, rating_key="42", title="Heroes", artist="David Bowie",
+                album='"Heroes"', media_type="track")))
 
     def test_timeline_stopped_after_a_stop(self):
         data = (b'<MediaContainer commandID="8"><Timeline type="music" state="stopped" time="0"/>'
@@ -375,7 +377,7 @@ class PlexampParseTest(unittest.TestCase):
     def test_timeline_paused_keeps_the_track(self):
         data = TIMELINE.replace(b'state="playing"', b'state="paused"')
         timeline = plexamp.parse_timeline(data)
-        self.assertEqual((timeline.state, timeline.rating_key, timeline.title),
+        self.assertEqual((timeline.state, timeline.track.rating_key, timeline.track.title),
                          ("paused", "42", "Heroes"))
 
     def test_timeline_without_music_is_stopped(self):
@@ -390,9 +392,9 @@ class PlexampParseTest(unittest.TestCase):
         timeline = plexamp.parse_timeline(data)
         self.assertEqual(timeline.state, "stopped")
         self.assertEqual(timeline.position_ms, -1)
-        self.assertEqual(timeline.duration_ms, 1234)
-        self.assertEqual(timeline.rating_key, "9")
-        self.assertEqual(timeline.artist, "Artist", "originalTitle wins, as in sessions")
+        self.assertEqual(timeline.track.duration_ms, 1234)
+        self.assertEqual(timeline.track.rating_key, "9")
+        self.assertEqual(timeline.track.artist, "Artist", "originalTitle wins, as in sessions")
 
     def test_huge_numbers(self):
         data = (b'<MediaContainer><Timeline type="music" state="playing" time="1e999" '
@@ -400,7 +402,7 @@ class PlexampParseTest(unittest.TestCase):
         timeline = plexamp.parse_timeline(data)
         self.assertEqual(timeline.state, "playing")
         self.assertIsInstance(timeline.position_ms, int)
-        self.assertIsInstance(timeline.duration_ms, int)
+        self.assertIsInstance(timeline.track.duration_ms, int)
 
     def test_not_a_timeline(self):
         for data in (b"", b"OK", b"<MediaContainer", b"\xff\xfe\x00<",

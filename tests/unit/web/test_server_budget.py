@@ -7,12 +7,13 @@ gives way when memory is short, and how busy answers are logged.
 import logging
 import queue
 import socket
-import threading
+import time
 import unittest
 from unittest import mock
 
 from streamerbrainz.web import live
 from streamerbrainz.web import server
+from streamerbrainz.plex import payloads
 from streamerbrainz.web.routes import WebhookServer
 from tests.support.daemon import wait_for
 from tests.e2e.test_hostile_http import head, read_status
@@ -23,15 +24,9 @@ KIB = 1024
 class BudgetCase(unittest.TestCase):
 
     def start_server(self, **kwargs):
-        self.server = WebhookServer(("127.0.0.1", 0), queue.Queue(16), **kwargs)
-        thread = threading.Thread(target=self.server.serve, daemon=True)
-        thread.start()
-
-        def stop():
-            self.server.stop()
-            thread.join(5)
-            self.server.close()
-        self.addCleanup(stop)
+        self.server = WebhookServer(("127.0.0.1", 0), queue.Queue(16), payloads.read, **kwargs)
+        self.server.start()
+        self.addCleanup(lambda: self.assertTrue(self.server.stop(time.monotonic() + 5)))
         return self.server.server_address[1]
 
     def connect(self, port, data):
@@ -71,8 +66,8 @@ class BusyTests(BudgetCase):
 
     def test_requests_beyond_the_workers_get_503_and_one_warning(self):
         hub = live.EventHub()
-        self.addCleanup(hub.close)
         port = self.start_server(max_connections=1, hub=hub)
+        self.addCleanup(hub.close)  # before the server stops, as in the daemon
         events = self.connect(port, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertEqual(read_status(events), 200)  # holds the only worker
         with self.assertLogs("streamerbrainz.web.server", logging.DEBUG) as logs:

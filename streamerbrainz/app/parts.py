@@ -1,0 +1,72 @@
+"""The one place that turns a ``Config`` into the daemon's services and listeners.
+
+A new subsystem is one block here: build it from the config when it is
+configured (its module imported only then: memory is dear on a Pi), then
+add it to ``services`` (when it owns a thread or a socket) and to
+``listeners`` (when it reacts to changes). The daemon starts the services
+in list order and stops them in reverse; it tells the listeners in list
+order, which is the order of effects.
+"""
+
+from streamerbrainz.core.idle import IdleLog
+from streamerbrainz.core.keeper import StateKeeper
+from streamerbrainz.plex.client import PlexClient
+from streamerbrainz.web import live
+
+
+class Parts:
+    """What a running daemon is made of, built once from its config.
+
+    ``plex_clients`` hold the token (SIGHUP replaces it in each);
+    ``sessions`` is the Plex fetch (None without a server) and ``keeper``
+    the state keeper (None when nothing can trigger it); ``server`` is set
+    by the daemon once it has bound its port.
+    """
+
+    def __init__(self, config, triggers, actions):
+        self.config = config
+        self.plex_clients = []
+        self.sessions = self.keeper = self.server = None
+        self.hub = live.EventHub()
+        self.sources = []
+        self.hooks = None
+        self.listeners = [self.hub, IdleLog(config.idle_after)]
+        self.services = []  # in start order; the HTTP server and the hub come last
+
+        if config.hooks or config.notify_urls:
+            from streamerbrainz.hooks.runners import Hooks
+            self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout,
+                               secrets=(config.plex_token, config.webhooks_secret))
+            self.services.append(self.hooks)
+            self.listeners.append(self.hooks)
+
+        if config.plex_enabled:
+            from streamerbrainz.plex.fetch import SessionFetch
+            self.sessions = SessionFetch(self.plex_client(), config.plex_timeout)
+        if config.plex_enabled or config.plexamp_url:
+            self.keeper = StateKeeper(triggers, actions, self.sessions, config.plex_machine_ids,
+                                      config.plex_poll_interval)
+            self.services.append(self.keeper)
+
+        if config.plex_notifications:
+            from streamerbrainz.plex.notifications import NotificationStream
+            self.sources.append(NotificationStream(self.plex_client(), triggers,
+                                                   self.keeper.follows))
+        if config.plexamp_url:
+            from streamerbrainz.plex.plexamp import PlexampPoller
+            plexamp = PlexClient(config.plexamp_url, "", config.plex_timeout, name="Plexamp")
+            self.sources.append(PlexampPoller(plexamp, triggers, self.keeper.follows))
+        self.services.extend(self.sources)
+
+    def plex_client(self):
+        """A new client of the configured Plex server; each thread asks through its own."""
+        config = self.config
+        client = PlexClient(config.plex_server_url, config.plex_token, config.plex_timeout,
+                            ca_file=config.plex_ca_file)
+        self.plex_clients.append(client)
+        return client
+
+    def add_server(self, server):
+        """The bound HTTP server: started after everything it feeds, stopped first."""
+        self.server = server
+        self.services.extend([server, self.hub])
