@@ -338,6 +338,7 @@ class NotifyRunner(Runner):
 
     def cut(self):
         self._giving_up.set()
+        self._opener.abort()  # a notification in flight must not hold up a shutdown
 
 
 class Hooks(Service, Listener):

@@ -174,8 +174,13 @@ def deadline_opener(deadline, context=None):
     """A ``direct_opener`` whose requests all end (connect, head and body) by ``deadline``.
 
     Open with ``timeout=deadline.remaining()`` and read with ``read_within``.
+    Its ``abort()`` (from any thread) cuts the request in flight and every
+    later one.
     """
-    return direct_opener(TrackingHandler(Connections(deadline), context))
+    connections = Connections(deadline)
+    opener = direct_opener(TrackingHandler(connections, context))
+    opener.abort = connections.abort
+    return opener
 
 
 def direct_opener(*handlers):

@@ -11,7 +11,9 @@ import unittest
 
 from tests.support import webhooks
 from tests.support.daemon import (MACHINE_ID, Daemon, E2ECase, assert_token_secret, free_port,
-                                  parse_log_line, run_cli, start_daemon, start_stub, write_token)
+                                  parse_log_line, run_cli, start_daemon, start_stub, wait_for,
+                                  write_token)
+from tests.support.sources import start_notifying_stub, start_plexamp
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)? \[")
 FLAGS = ("webhooks-port", "webhooks-bind", "plex-server-url", "plex-token-file",
@@ -66,6 +68,38 @@ class ShutdownTests(E2ECase):
         half.sendall(b"POST /webhooks/plex HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         self.assertEqual(webhooks.get(self.daemon.port, "/healthz")[0], 200)
         self.assert_clean_exit_within(self.daemon, 2.0)
+
+
+class BusyShutdownTests(E2ECase):
+    """Every part configured and each one stuck at once: still out within 2 s."""
+
+    def test_sigterm_with_every_part_stuck_exits_0_within_2s(self):
+        # A notification endpoint that takes the connection and never answers.
+        silent = socket.socket()
+        self.addCleanup(silent.close)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        notify_url = "http://127.0.0.1:%d/hook" % silent.getsockname()[1]
+        stub = start_notifying_stub(self, webhooks.fixture("sessions_track.xml"), hold_streams=True)
+        amp = start_plexamp(self, hold=30.0)
+        daemon = start_daemon(self, stub, extra_args=[
+            "-plex-notifications", "-plexamp-url", amp.url, "-plex-poll-interval", "60",
+            "-on-play", "sleep 30", "-notify-url", notify_url])
+        daemon.wait_for_line("Plex state changed", timeout=5)
+        daemon.wait_for_line("hook started", timeout=5)
+        self.assertTrue(wait_for(lambda: stub.stream_requests(), 5))  # held: never answered
+        self.assertTrue(amp.wait_for_polls(1, 5))
+        stub.set_fault("hang")
+        webhooks.post_webhook(daemon.port, "payload_play.json")
+        self.assertTrue(wait_for(lambda: stub.in_flight >= 1, 5))
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        rc = daemon.wait_exit(5)
+        elapsed = time.monotonic() - started
+        self.assertEqual(rc, 0, daemon.log())
+        self.assertLess(elapsed, 2.0, daemon.log())
+        self.assertEqual(daemon.count("did not stop in time"), 0, daemon.log())
+        self.assertIn("stopped", [line for line in daemon.lines() if line.strip()][-1], daemon.log())
 
 
 class StartupTests(E2ECase):
