@@ -16,7 +16,7 @@ import socket
 
 from streamerbrainz.core.track import Track
 from streamerbrainz.core.trigger import Trigger
-from streamerbrainz.lib import opener
+from streamerbrainz.lib import opener, sse
 from streamerbrainz.plex import client as plex
 from streamerbrainz.lib.log import get_logger
 from streamerbrainz.lib.reconnect import Source
@@ -37,34 +37,11 @@ class StreamBroken(plex.PlexError):
 
 
 def sse_events(lines, max_line=MAX_LINE, max_event=MAX_EVENT):
-    """Yield ``(event, data)`` from an iterable of SSE lines (bytes or str).
-
-    Raises StreamBroken for a line longer than ``max_line`` (read lines
-    with ``readline(max_line + 1)``) or an event whose data is longer than
-    ``max_event``.
-    """
-    event, data, size = "", [], 0
-    for raw in lines:
-        if len(raw) > max_line:
-            raise StreamBroken("line longer than %d bytes" % max_line)
-        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        line = line.rstrip("\r\n")
-        if not line:
-            if data:
-                yield event or "message", "\n".join(data)
-            event, data, size = "", [], 0
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if field == "event":
-            event = value
-        elif field == "data":
-            size += len(value) + 1
-            if size > max_event:
-                raise StreamBroken("event longer than %d bytes" % max_event)
-            data.append(value)
+    """``(event, data)`` of the stream's lines; StreamBroken when one breaks a bound."""
+    try:
+        yield from sse.events(lines, max_line, max_event)
+    except sse.TooLong as err:
+        raise StreamBroken(str(err)) from None
 
 
 def stream_lines(answer, deadline, max_line=MAX_LINE, silence=SILENCE_LIMIT):

@@ -6,13 +6,13 @@ Events streams; publishing never blocks, and a subscriber whose queue is
 full is dropped rather than allowed to slow the main loop.
 """
 
-import json
 import queue
 import socket
 import threading
 
 from streamerbrainz.core import tracker
 from streamerbrainz.core.listener import Listener
+from streamerbrainz.lib import sse
 from streamerbrainz.lib.log import get_logger
 from streamerbrainz.lib.service import Service
 from streamerbrainz.lib.timefmt import iso
@@ -63,16 +63,6 @@ def action_json(action):
     data = action.fields()
     data["at"] = iso(action.at)
     return data
-
-
-def sse(event, data, event_id=None):
-    """Encode one Server-Sent Event."""
-    lines = []
-    if event_id is not None:
-        lines.append("id: %d" % event_id)
-    lines.append("event: %s" % event)
-    lines.extend("data: " + line for line in json.dumps(data).splitlines())
-    return ("\n".join(lines) + "\n\n").encode("utf-8")
 
 
 class Subscriber:
@@ -136,7 +126,7 @@ class EventHub(Service, Listener):
             event_id = self._next_id
             self._next_id += 1
             subscribers = list(self._subscribers)
-        payload = sse(event, data, event_id)
+        payload = sse.encode(event, data, event_id)
         for subscriber in subscribers:
             try:
                 subscriber.queue.put_nowait(payload)

@@ -12,6 +12,7 @@ import logging
 import socket
 import unittest
 
+from streamerbrainz.lib import sse
 from streamerbrainz.web import live
 from streamerbrainz.plex import notifications
 from streamerbrainz.plex import plexamp
@@ -119,7 +120,7 @@ class StateDocumentTest(unittest.TestCase):
 class SseEncodingTest(unittest.TestCase):
 
     def test_event_with_id(self):
-        data = live.sse("plex_state_changed", {"state": "playing", "title": "a\nb"}, 7)
+        data = sse.encode("plex_state_changed", {"state": "playing", "title": "a\nb"}, 7)
         text = data.decode("utf-8")
         self.assertTrue(text.endswith("\n\n"))
         lines = text[:-2].split("\n")
@@ -131,8 +132,8 @@ class SseEncodingTest(unittest.TestCase):
 
     def test_round_trip_through_the_parser(self):
         documents = [{"players": [], "any_playing": False}, {"x": "\u00e9\u2028"}]
-        stream = b"retry: 3000\n\n" + live.sse("state", documents[0]) + b": heartbeat\n\n" \
-            + live.sse("plex_state_changed", documents[1], 2)
+        stream = b"retry: 3000\n\n" + sse.encode("state", documents[0]) + b": heartbeat\n\n" \
+            + sse.encode("plex_state_changed", documents[1], 2)
         events = list(notifications.sse_events(stream.splitlines(keepends=True)))
         self.assertEqual([e for e, _ in events], ["state", "plex_state_changed"])
         self.assertEqual([json.loads(d) for _, d in events], documents)
