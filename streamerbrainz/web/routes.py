@@ -17,6 +17,7 @@ import urllib.parse
 
 from streamerbrainz import __version__
 from streamerbrainz.web import live
+from streamerbrainz.lib import sse
 from streamerbrainz.lib.log import get_logger
 from streamerbrainz.lib.repeats import RepeatFilter
 from streamerbrainz.web.server import (PREREAD_TOTAL, READ_DEADLINE, BoundedServer, DeadlineHandler,
@@ -124,7 +125,7 @@ class WebhookHandler(DeadlineHandler):
             # A small send buffer, so a listener that stops reading fills its
             # queue (and is dropped) after dozens of events, not megabytes.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
-            self.wfile.write(b"retry: 3000\n\n" + live.sse("state", self.server.state()))
+            self.wfile.write(b"retry: 3000\n\n" + sse.encode("state", self.server.state()))
             while True:
                 item = subscriber.next(live.HEARTBEAT_SECONDS)
                 if item is None:
