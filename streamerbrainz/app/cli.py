@@ -1,7 +1,9 @@
 """The command line: sub-commands, flags in the Go style, exit codes.
 
 Flags take one or two dashes and ``-flag value`` or ``-flag=value``; a
-boolean flag alone means true. Exit status: 0 for success, 1 for a runtime
+boolean flag alone means true. Each flag belongs to the sub-commands that
+read it (``Flag.commands``): another's is a usage error on the command line
+and unread in the environment. Exit status: 0 for success, 1 for a runtime
 failure, 2 for a usage or configuration error (one line on stderr).
 """
 
@@ -45,6 +47,9 @@ def parse_args(argv):
         flag = config.FLAGS_BY_NAME.get(name)
         if flag is None:
             raise config.ConfigError("flag provided but not defined: -%s (see -help)" % name)
+        if command not in flag.commands:
+            raise config.ConfigError("-%s: not a flag of %s (it is for %s; see -help)"
+                                     % (name, command, " and ".join(flag.commands)))
         if flag.kind == "bool":
             values[name] = value if has_value else True
             continue
@@ -60,29 +65,35 @@ def parse_args(argv):
     return command, values
 
 
+HELP_WIDTH = 79
+
+
 def usage():
+    """The -help text: the commands, then each room's flags under its heading."""
+    import textwrap
     lines = [
         "Usage:",
         "  python3 -m streamerbrainz [run] [flags]     run the daemon",
         "  python3 -m streamerbrainz players [flags]   list the players Plex sees now",
         "  python3 -m streamerbrainz status [-url URL] show a running daemon's state",
         "",
-        "Flags (one or two dashes; -flag value or -flag=value; each also read from",
-        "the environment variable shown, the command line winning):",
+        "Flags take one or two dashes: -flag value or -flag=value. Each is also read",
+        "from the environment variable shown (the command line wins). The commands",
+        "named last take the flag; another command refuses it.",
     ]
-    for flag in config.FLAGS:
-        head = "  -%s" % flag.name
-        if flag.metavar:
-            head += " " + flag.metavar
-        lines.append(head)
-        detail = "      " + flag.help
-        if flag.name not in ("help", "version"):
-            default = flag.default
-            if isinstance(default, tuple):
-                default = ",".join(default)
-            detail += " (default %s; %s)" % (
-                '""' if default == "" else default, flag.env)
-        lines.append(detail)
+    for room in config.ROOMS:
+        lines += ["", room.TITLE + ":"]
+        for flag in room.FLAGS:
+            lines.append("  -%s" % " ".join(filter(None, (flag.name, flag.metavar))))
+            lines += textwrap.wrap(flag.help, HELP_WIDTH, initial_indent=" " * 6,
+                                   subsequent_indent=" " * 6, break_long_words=False,
+                                   break_on_hyphens=False)
+            commands = ", ".join(flag.commands)
+            if flag.action:
+                lines.append("      (%s)" % commands)
+            else:
+                lines.append("      (default %s; %s; %s)"
+                             % (flag.typed_default or '""', flag.env, commands))
     return "\n".join(lines) + "\n"
 
 
@@ -134,7 +145,7 @@ def main(argv=None, environ=None):
     environ = os.environ if environ is None else environ
     try:
         command, cli_values = parse_args(argv)
-        values = config.gather(cli_values, environ)
+        values = config.gather(cli_values, environ, command)
         if values["help"]:
             sys.stdout.write(usage())
             return EXIT_OK

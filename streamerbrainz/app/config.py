@@ -1,202 +1,92 @@
-"""The flags, the frozen ``Config`` they make, and its validation.
+"""The rooms' flags in one table, the frozen ``Config`` they make, and its validation.
 
-Every flag has one definition here: the command line parser, the
-``STREAMERBRAINZ_*`` environment variables and ``-help`` all read it.
-Validation turns raw strings into a ``Config`` or raises ``ConfigError``
-with one line that names the flag and the fix.
+Each room declares its flags in its ``flags.py`` (see ``lib.flags``); this
+module gathers them: the command line parser, the ``STREAMERBRAINZ_*``
+environment variables, ``-help`` and ``Config`` (its attributes and their
+defaults) all read the one table. Validation turns raw strings into a
+``Config`` or raises ``ConfigError`` with one line that names the flag, or
+the environment variable a bad value came from, and the fix.
 """
 
 import dataclasses
 import difflib
 import ipaddress
-import math
 import os
 import re
 import shlex
 import stat
 import urllib.parse
 
-from streamerbrainz.lib.log import LEVELS, escape_char
+from streamerbrainz.app import flags as app_flags
+from streamerbrainz.core import flags as core_flags
+from streamerbrainz.hooks import flags as hooks_flags
+from streamerbrainz.lib.flags import (  # noqa: F401 (the names the app and its tests use)
+    ENV_PREFIX, ConfigError, Flag, convert, parse_number, shown)
+from streamerbrainz.lib.log import LEVELS
+from streamerbrainz.plex import flags as plex_flags
+from streamerbrainz.web import flags as web_flags
+
+# The rooms in the order -help shows them: each a module with TITLE and FLAGS.
+ROOMS = (plex_flags, web_flags, hooks_flags, core_flags, app_flags)
+COMMANDS = app_flags.COMMANDS
+
+FLAGS = tuple(flag for room in ROOMS for flag in room.FLAGS)
+FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
+HOOK_FLAGS = tuple(flag.name for flag in hooks_flags.EVENTS)
 
 
-class ConfigError(Exception):
-    """A usage or configuration error: one line, exit status 2."""
+def flags_of(command):
+    """The flags ``command`` reads, in the table's order."""
+    return tuple(flag for flag in FLAGS if command in flag.commands)
 
 
-@dataclasses.dataclass(frozen=True)
-class Flag:
-    name: str
-    default: object
-    help: str
-    kind: str = "str"  # str, int, float, bool, list (repeatable, comma-separated) or urls
-    metavar: str = ""
-    bounds: tuple = ()  # int and float: (lowest, highest); 0 also allowed when off_at_zero
-    off_at_zero: bool = False
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": tuple, "urls": tuple}
 
-    @property
-    def env(self):
-        return "STREAMERBRAINZ_" + self.name.upper().replace("-", "_")
-
-
-FLAGS = (
-    Flag("webhooks-port", 3001, "HTTP listener port; 0 picks a free one (the log says which)",
-         "int", "PORT", (0, 65535)),
-    Flag("webhooks-bind", "0.0.0.0",
-         "address to listen on (127.0.0.1 behind a reverse proxy, :: for IPv6)", metavar="ADDR"),
-    Flag("webhooks-secret-file", "",
-         "file holding a secret; when set, only POST /webhooks/plex/<secret> is served; when "
-         "empty under systemd, $CREDENTIALS_DIRECTORY/webhooks-secret", metavar="PATH"),
-    Flag("webhooks-allow", (),
-         "network allowed to POST webhooks (CIDR, IPv4 or IPv6); repeat or comma-separate; "
-         "empty allows every address", "list", "CIDR"),
-    Flag("plex-server-url", "",
-         "Plex server URL, e.g. http://plex.home.arpa:32400; Plex is enabled when set",
-         metavar="URL"),
-    Flag("plex-token-file", "",
-         "file holding the Plex token; when empty under systemd, "
-         "$CREDENTIALS_DIRECTORY/plex-token",
-         metavar="PATH"),
-    Flag("plex-ca-file", "",
-         "PEM file of the certificate authority that signed an https Plex server's "
-         "certificate, used instead of the system's (verification stays on)", metavar="PATH"),
-    Flag("plex-machine-id", (),
-         "player machineIdentifier to follow; repeat or comma-separate for several; "
-         "empty follows every player", "list", "ID"),
-    Flag("plex-timeout", 5.0, "seconds to wait for one answer from Plex", "float", "SECONDS",
-         (0.1, 300)),
-    Flag("plex-notifications", False,
-         "follow Plex's notification stream (no Plex Pass needed)", "bool"),
-    Flag("plex-poll-interval", 0.0,
-         "also ask Plex every SECONDS when nothing else did (0: off)", "float", "SECONDS",
-         (1, 86400), off_at_zero=True),
-    Flag("plexamp-url", "",
-         "long-poll the local Plexamp player's timeline, e.g. http://127.0.0.1:32500 "
-         "(no token needed)", metavar="URL"),
-    Flag("on-change", "", "command to run on every state or track change", metavar="CMD"),
-    Flag("on-play", "", "command to run when a player starts playing", metavar="CMD"),
-    Flag("on-pause", "", "command to run when a player pauses", metavar="CMD"),
-    Flag("on-stop", "", "command to run when a player stops", metavar="CMD"),
-    Flag("on-idle", "", "command to run once nothing has played for -idle-after seconds",
-         metavar="CMD"),
-    Flag("on-active", "", "command to run once something plays again after idle",
-         metavar="CMD"),
-    Flag("idle-after", 300.0, "seconds without playing before -on-idle runs", "float",
-         "SECONDS", (0.1, 86400)),
-    Flag("idle-at-start", False,
-         "when nothing plays at start, run -on-idle once after -idle-after seconds (turns "
-         "off an amplifier left on by a crash or a power cut)", "bool"),
-    Flag("hook-timeout", 10.0, "seconds a hook may run before its process group is killed",
-         "float", "SECONDS", (0.1, 86400)),
-    Flag("notify-url", (), "URL to POST each change to as JSON; repeat (or, in the "
-         "environment, separate with spaces) for several", "urls", "URL"),
-    Flag("log-level", "info", "error, warn, info or debug", metavar="LEVEL"),
-    Flag("url", "http://127.0.0.1:3001", "with status: the daemon to ask", metavar="URL"),
-    Flag("version", False, "print the version and exit", "bool"),
-    Flag("help", False, "print this help and exit", "bool"),
+# Attributes no flag holds as given: read from a flag's file, or made of several flags.
+DERIVED = (
+    ("webhooks_secret", str, dataclasses.field(default="", repr=False)),  # -webhooks-secret-file
+    ("plex_token", str, dataclasses.field(default="", repr=False)),  # -plex-token-file
+    ("hooks", tuple, dataclasses.field(default=())),  # (flag, command) pairs of HOOK_FLAGS
 )
 
-FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
+
+def _plex_enabled(self):
+    return bool(self.plex_server_url)
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    webhooks_port: int = 3001
-    webhooks_bind: str = "0.0.0.0"
-    webhooks_secret_file: str = ""
-    webhooks_secret: str = dataclasses.field(default="", repr=False)
-    webhooks_allow: tuple = ()
-    plex_server_url: str = ""
-    plex_token_file: str = ""
-    plex_token: str = dataclasses.field(default="", repr=False)
-    plex_ca_file: str = ""
-    plex_machine_ids: tuple = ()
-    plex_timeout: float = 5.0
-    plex_notifications: bool = False
-    plex_poll_interval: float = 0.0
-    plexamp_url: str = ""
-    hooks: tuple = ()  # (flag, command) pairs
-    idle_after: float = 300.0
-    idle_at_start: bool = False
-    hook_timeout: float = 10.0
-    notify_urls: tuple = ()
-    log_level: str = "info"
-    url: str = "http://127.0.0.1:3001"
-
-    @property
-    def plex_enabled(self):
-        return bool(self.plex_server_url)
+# Frozen, one attribute per flag (its default the flag's) plus DERIVED.
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(flag.attribute, _TYPES[flag.kind], dataclasses.field(default=flag.default))
+     for flag in FLAGS if flag.attribute] + list(DERIVED),
+    frozen=True,
+    namespace={"plex_enabled": property(_plex_enabled),
+               "__doc__": "The settings, validated: one attribute per flag (see FLAGS)."})
+Config.__module__ = __name__
 
 
-def convert(flag, raw):
-    """Turn one raw string (or list of strings) into the flag's type."""
-    if flag.kind in ("list", "urls"):
-        items = raw if isinstance(raw, (list, tuple)) else [raw]
-        # A URL may hold commas, never white space: split URLs on that.
-        split = str.split if flag.kind == "urls" else (lambda item: item.split(","))
-        return tuple(part.strip() for item in items for part in split(item) if part.strip())
-    if flag.kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        lowered = raw.strip().lower()
-        if lowered in ("1", "t", "true", "yes", "on"):
-            return True
-        if lowered in ("", "0", "f", "false", "no", "off"):
-            return False
-        raise ConfigError("-%s: %r is not true or false" % (flag.name, raw))
-    if flag.kind in ("int", "float"):
-        low, high = flag.bounds
-        return parse_number(flag.name, raw, low, high, integer=flag.kind == "int",
-                            off_at_zero=flag.off_at_zero)
-    return raw.strip()
+class Values(dict):
+    """Flag name → value, and the environment variable each value read from one came from."""
+
+    def __init__(self):
+        super().__init__()
+        self.variables = {}
 
 
-MAX_NUMBER_LENGTH = 32
-# ASCII digits only (re.ASCII): no "3_001", no Arabic-Indic or full-width digits.
-_INTEGER = re.compile(r"[0-9]+", re.ASCII)
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+def gather(cli_values, environ, command=None):
+    """Merge command line values over environment values over defaults.
 
-
-def parse_number(flag, raw, low, high, integer=False, off_at_zero=False):
-    """``raw`` as a finite number from ``low`` to ``high`` (or 0 when ``off_at_zero``).
-
-    Refuses what ``int()``/``float()`` would take but a person did not mean
-    as a setting: nan, inf, underscores, non-ASCII digits, huge values.
+    With ``command``, only the variables of the flags it reads are read: the
+    others keep their defaults.
     """
-    text = raw.strip() if isinstance(raw, str) else str(raw)
-    pattern = _INTEGER if integer else _DECIMAL
-    value = None
-    if len(text) <= MAX_NUMBER_LENGTH and pattern.fullmatch(text):
-        value = int(text) if integer else float(text)
-    if value is not None and math.isfinite(value):
-        if (off_at_zero and value == 0) or low <= value <= high:
-            return value
-    what = "a whole number" if integer else "a number"
-    off = " (or 0 for off)" if off_at_zero else ""
-    raise ConfigError("-%s %s: not %s between %s and %s%s"
-                      % (flag, shown(text), what, _plain(low), _plain(high), off))
-
-
-def _plain(number):
-    return "%g" % number
-
-
-MAX_SHOWN = 60
-
-
-def shown(text):
-    """A user's value fit for a one-line message: control characters escaped, cut short."""
-    cut = text[:MAX_SHOWN] + ("..." if len(text) > MAX_SHOWN else "")
-    return "".join(ch if ch.isprintable() else escape_char(ch) for ch in cut) or '""'
-
-
-def gather(cli_values, environ):
-    """Merge command line values over environment values over defaults."""
-    values = {}
+    values = Values()
     for flag in FLAGS:
         if flag.name in cli_values:
             values[flag.name] = convert(flag, cli_values[flag.name])
-        elif flag.env in environ and flag.name not in ("help", "version"):
-            values[flag.name] = convert(flag, environ[flag.env])
+        elif (flag.env in environ and not flag.action
+              and (command is None or command in flag.commands)):
+            values[flag.name] = convert(flag, environ[flag.env], flag.env)
+            values.variables[flag.name] = flag.env
         else:
             values[flag.name] = flag.default
     return values
@@ -208,16 +98,12 @@ _OPEN_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
                | getattr(os, "O_CLOEXEC", 0))
 
 
-ENV_PREFIX = "STREAMERBRAINZ_"
-
-
 def unknown_environment(environ):
     """``(variable, closest flag variable or "")`` for each ``STREAMERBRAINZ_*`` no flag reads.
 
     Only names: a value may be a secret.
     """
-    known = [flag.env[len(ENV_PREFIX):] for flag in FLAGS
-             if flag.name not in ("help", "version")]
+    known = [flag.env[len(ENV_PREFIX):] for flag in FLAGS if not flag.action]
     result = []
     for name in sorted(environ):
         rest = name[len(ENV_PREFIX):]
@@ -346,9 +232,6 @@ SECRET_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 MIN_SECRET_LENGTH = 16
 
 
-HOOK_FLAGS = ("on-change", "on-play", "on-pause", "on-stop", "on-idle", "on-active")
-
-
 def validate_notify_url(url):
     """Check a -notify-url; the message never repeats it (it may hold a password)."""
     example = "e.g. http://homeassistant.local:8123/api/webhook/ID"
@@ -422,8 +305,34 @@ def parse_networks(items):
 
 
 def build(values, environ, need_plex=False):
-    """Validate gathered flag values and return a ``Config``."""
-    port = values["webhooks-port"]
+    """Validate gathered flag values and return a ``Config``.
+
+    A value that came from the environment is refused under its variable's
+    name, the flag's last: ``STREAMERBRAINZ_WEBHOOKS_BIND: ... (-webhooks-bind)``.
+    """
+    variables = dict(getattr(values, "variables", {}))
+    try:
+        return _build(values, environ, need_plex, variables)
+    except ConfigError as err:
+        raise ConfigError(from_environment(str(err), variables)) from None
+
+
+_NAMED = re.compile(r"-([a-z][a-z0-9-]*)(?=[ :])")
+
+
+def from_environment(message, variables):
+    """``message`` (``-flag...: problem``) told of the variable when the flag's value came
+    from one."""
+    named = _NAMED.match(message)
+    if not named or named.group(1) not in variables:
+        return message
+    flag = named.group(1)
+    return "%s%s (-%s)" % (variables[flag], message[named.end():], flag)
+
+
+def _build(values, environ, need_plex, variables):
+    """``build``; drops from ``variables`` a flag whose file systemd's credentials gave."""
+    settings = {flag.attribute: values[flag.name] for flag in FLAGS if flag.attribute}
     bind = values["webhooks-bind"]
     if not bind:
         raise ConfigError("-webhooks-bind: is empty (use 0.0.0.0 for every IPv4 address)")
@@ -436,7 +345,6 @@ def build(values, environ, need_plex=False):
     if level not in LEVELS:
         raise ConfigError("-log-level: %r is not one of error, warn, info, debug"
                           % values["log-level"])
-    timeout = values["plex-timeout"]
     server = validate_server_url(values["plex-server-url"])
     plexamp = validate_server_url(values["plexamp-url"], "plexamp-url", "http://127.0.0.1:32500")
     url = validate_server_url(values["url"], "url", "http://127.0.0.1:3001")
@@ -448,6 +356,8 @@ def build(values, environ, need_plex=False):
     if need_plex and not server:
         raise ConfigError("-plex-server-url: required, e.g. http://plex.home.arpa:32400")
     token_file = credential_path(values["plex-token-file"], environ, "plex-token")
+    if token_file != values["plex-token-file"]:
+        variables.pop("plex-token-file", None)
     token = ""
     if server:
         if not token_file:
@@ -464,9 +374,10 @@ def build(values, environ, need_plex=False):
                               % (flag, command, err)) from None
     notify_urls = tuple(validate_notify_url(url) for url in values["notify-url"])
     secret_file = credential_path(values["webhooks-secret-file"], environ, "webhooks-secret")
+    if secret_file != values["webhooks-secret-file"]:
+        variables.pop("webhooks-secret-file", None)
     secret = read_webhooks_secret(secret_file) if secret_file else ""
-    return Config(
-        webhooks_port=port,
+    settings.update(
         webhooks_bind=bind,
         webhooks_secret_file=secret_file,
         webhooks_secret=secret,
@@ -476,15 +387,10 @@ def build(values, environ, need_plex=False):
         plex_token=token,
         plex_ca_file=check_ca_file(values["plex-ca-file"], server),
         plex_machine_ids=tuple(dict.fromkeys(values["plex-machine-id"])),
-        plex_timeout=timeout,
-        plex_notifications=values["plex-notifications"],
-        plex_poll_interval=poll,
         plexamp_url=plexamp,
         hooks=hooks,
-        idle_after=values["idle-after"],
-        idle_at_start=values["idle-at-start"],
-        hook_timeout=values["hook-timeout"],
         notify_urls=notify_urls,
         log_level=level,
         url=url,
     )
+    return Config(**settings)

@@ -410,27 +410,145 @@ class CaFileTest(TempDirMixin, unittest.TestCase):
 
 
 class EnvironmentFileTest(unittest.TestCase):
-    """examples/streamerbrainz.env shows every daemon flag, with its default."""
+    """examples/streamerbrainz.env shows every daemon flag, with its default, under its room."""
 
     EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
                            "examples", "streamerbrainz.env")
-    NOT_FOR_THE_DAEMON = ("url", "version", "help")
 
-    def lines(self):
+    def lines(self, commented_only=False):
+        """(variable, value, the heading above it) for each STREAMERBRAINZ_ line."""
+        heading = ""
         with open(self.EXAMPLE, encoding="utf-8") as handle:
             for line in handle:
-                line = line.strip().lstrip("#")
+                line = line.strip()
+                if line.startswith("# --- "):
+                    heading = line[len("# --- "):].rstrip("-").strip()
+                    continue
+                commented = line.startswith("#")
+                line = line.lstrip("#")
                 if line.startswith("STREAMERBRAINZ_") and "=" in line:
-                    yield line.partition("=")[::2]
+                    if commented or not commented_only:
+                        name, _, value = line.partition("=")
+                        yield name, value, heading
 
     def test_every_flag_and_nothing_else(self):
-        shown = {name for name, _ in self.lines()}
-        wanted = {flag.env for flag in config.FLAGS if flag.name not in self.NOT_FOR_THE_DAEMON}
+        shown = {name for name, _, _ in self.lines()}
+        wanted = {flag.env for flag in config.flags_of("run") if not flag.action}
         self.assertEqual(sorted(wanted - shown), [], "flags missing from the example")
-        self.assertEqual(sorted(shown - wanted), [], "variables that are no flag")
+        self.assertEqual(sorted(shown - wanted), [], "variables that are no flag of the daemon")
 
     def test_values_are_valid_for_their_flag(self):
         by_env = {flag.env: flag for flag in config.FLAGS}
-        for name, value in self.lines():
+        for name, value, _ in self.lines():
             with self.subTest(name=name):
-                config.convert(by_env[name], value)
+                config.convert(by_env[name], value, name)
+
+    def test_a_commented_line_shows_the_default_as_typed(self):
+        by_env = {flag.env: flag for flag in config.FLAGS}
+        for name, value, _ in self.lines(commented_only=True):
+            flag = by_env[name]
+            if flag.typed_default or not value:  # an empty default may show an example
+                with self.subTest(name=name):
+                    self.assertEqual(value, flag.typed_default)
+
+    def test_each_variable_stands_under_its_rooms_heading_in_the_tables_order(self):
+        rooms = {flag.env: room.TITLE for room in config.ROOMS for flag in room.FLAGS}
+        order = [flag.env for flag in config.FLAGS]
+        seen = []
+        for name, _, heading in self.lines():
+            with self.subTest(name=name):
+                self.assertEqual(heading, rooms[name])
+            seen.append(name)
+        self.assertEqual(seen, [name for name in order if name in seen])
+
+
+class FlagTableTest(unittest.TestCase):
+    """One table gathered from the rooms; Config made from it, each default written once."""
+
+    def test_the_table_is_the_rooms_tables_in_order(self):
+        self.assertEqual(config.FLAGS, tuple(flag for room in config.ROOMS for flag in room.FLAGS))
+        self.assertEqual(len(config.FLAGS_BY_NAME), len(config.FLAGS), "a name used twice")
+        for room in config.ROOMS:
+            with self.subTest(room=room.__name__):
+                self.assertIsInstance(room.TITLE, str)
+                self.assertIsInstance(room.FLAGS, tuple)
+                self.assertTrue(all(isinstance(flag, config.Flag) for flag in room.FLAGS))
+
+    def test_every_rooms_flags_module_is_gathered(self):
+        package = os.path.dirname(os.path.dirname(config.__file__))
+        on_disk = sorted("streamerbrainz.%s.flags" % name for name in os.listdir(package)
+                         if os.path.isfile(os.path.join(package, name, "flags.py"))
+                         and name != "lib")
+        self.assertEqual(sorted(room.__name__ for room in config.ROOMS), on_disk)
+
+    def test_a_rooms_flags_import_only_lib(self):
+        import subprocess
+        import sys
+        code = ("import sys\n"
+                "import streamerbrainz.%s.flags\n"
+                "print(' '.join(sorted(m for m in sys.modules if m.startswith('streamerbrainz'))))")
+        root = os.path.dirname(os.path.dirname(os.path.dirname(config.__file__)))
+        for room in config.ROOMS:
+            name = room.__name__.split(".")[1]
+            with self.subTest(room=name):
+                out = subprocess.run([sys.executable, "-c", code % name], cwd=root, check=True,
+                                     stdout=subprocess.PIPE, universal_newlines=True).stdout
+                self.assertEqual(out.split(), sorted({
+                    "streamerbrainz", "streamerbrainz.lib", "streamerbrainz.lib.flags",
+                    "streamerbrainz.%s" % name, "streamerbrainz.%s.flags" % name}))
+
+    def test_each_flag_is_sound(self):
+        types = {"str": str, "int": int, "float": float, "bool": bool, "list": tuple,
+                 "urls": tuple}
+        for flag in config.FLAGS:
+            with self.subTest(flag=flag.name):
+                self.assertRegex(flag.name, r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+                self.assertIn(flag.kind, types)
+                self.assertIs(type(flag.default), types[flag.kind])
+                self.assertTrue(flag.help and "\n" not in flag.help)
+                if flag.kind in ("int", "float"):
+                    low, high = flag.bounds
+                    self.assertTrue(low <= flag.default <= high
+                                    or (flag.off_at_zero and flag.default == 0))
+                # The default as -help and the README show it reads back as the default.
+                self.assertEqual(config.convert(flag, flag.typed_default), flag.default)
+
+    def test_config_has_an_attribute_per_flag_with_the_flags_default(self):
+        fields = {field.name: field for field in dataclasses.fields(config.Config)}
+        attributes = [flag.attribute for flag in config.FLAGS if flag.attribute]
+        self.assertEqual(len(set(attributes)), len(attributes))
+        self.assertEqual(set(fields), set(attributes) | {name for name, _, _ in config.DERIVED})
+        for flag in config.FLAGS:
+            if flag.attribute:
+                with self.subTest(flag=flag.name):
+                    self.assertEqual(fields[flag.attribute].default, flag.default)
+
+    def test_the_attribute_names_the_code_reads(self):
+        cfg = config.Config()
+        for name in ("webhooks_port", "webhooks_bind", "webhooks_secret_file", "webhooks_secret",
+                     "webhooks_allow", "plex_server_url", "plex_token_file", "plex_token",
+                     "plex_ca_file", "plex_machine_ids", "plex_timeout", "plex_notifications",
+                     "plex_poll_interval", "plexamp_url", "hooks", "idle_after", "idle_at_start",
+                     "hook_timeout", "notify_urls", "log_level", "url", "plex_enabled"):
+            self.assertTrue(hasattr(cfg, name), name)
+        self.assertEqual(config.HOOK_FLAGS, ("on-change", "on-play", "on-pause", "on-stop",
+                                             "on-idle", "on-active"))
+
+    def test_the_default_config_is_the_built_one(self):
+        self.assertEqual(config.build(gathered(), {}), config.Config())
+        self.assertEqual(config.Config().plex_timeout, 5.0)
+        self.assertEqual(config.Config.__name__, "Config")
+        self.assertEqual(config.Config.__module__, "streamerbrainz.app.config")
+
+    def test_a_default_is_written_once(self):
+        """No default of a flag's is repeated in the module that builds Config."""
+        import re
+        with open(config.__file__, encoding="utf-8") as handle:
+            source = handle.read()
+        declared = re.findall(r"^\s+(\w+): \w+ = ", source, re.M)  # a class-body field
+        self.assertEqual(declared, [])
+        for flag in config.FLAGS:
+            if flag.attribute and flag.default not in ("", (), False, 0):
+                with self.subTest(flag=flag.name):
+                    written = "%s=%r" % (flag.attribute, flag.default)
+                    self.assertFalse(written in source, written)

@@ -51,10 +51,12 @@ class NumericFlagTests(unittest.TestCase):
                     with self.subTest(flag=name, raw=raw, source=source):
                         if source == "cli":
                             message = build_error({name: raw})
+                            self.assertTrue(message.startswith("-%s " % name), message)
                         else:
                             env = config.FLAGS_BY_NAME[name].env
                             message = build_error({}, {env: raw})
-                        self.assertTrue(message.startswith("-%s " % name), message)
+                            self.assertTrue(message.startswith(env + ": "), message)
+                            self.assertTrue(message.endswith(" (-%s)" % name), message)
                         self.assertIn("between", message)
                         self.assertNotIn("\n", message)
                         if raw and len(raw) < 20:
@@ -65,6 +67,20 @@ class NumericFlagTests(unittest.TestCase):
                          "-plex-poll-interval nan: not a number between 1 and 86400 (or 0 for off)")
         self.assertEqual(build_error({"webhooks-port": "3_001"}),
                          "-webhooks-port 3_001: not a whole number between 0 and 65535")
+
+    def test_from_the_environment_the_message_names_the_variable_then_the_flag(self):
+        self.assertEqual(build_error({}, {"STREAMERBRAINZ_WEBHOOKS_PORT": "abc"}),
+                         "STREAMERBRAINZ_WEBHOOKS_PORT: 'abc' is not a whole number between "
+                         "0 and 65535 (-webhooks-port)")
+        self.assertEqual(build_error({}, {"STREAMERBRAINZ_PLEX_POLL_INTERVAL": " nan "}),
+                         "STREAMERBRAINZ_PLEX_POLL_INTERVAL: 'nan' is not a number between "
+                         "1 and 86400 (or 0 for off) (-plex-poll-interval)")
+        message = build_error({}, {"STREAMERBRAINZ_HOOK_TIMEOUT": "1\n[ERROR] forged"})
+        self.assertNotIn("\n", message)
+        self.assertIn("'1\\n[ERROR] forged'", message)
+        message = build_error({}, {"STREAMERBRAINZ_IDLE_AFTER": "9" * 100})
+        self.assertIn("'%s...'" % ("9" * 60), message)
+        self.assertNotIn("9" * 61, message)
 
     def test_values_outside_the_range_are_refused(self):
         cases = {"webhooks-port": ("65536", "-1", "1.5", "1e3"),

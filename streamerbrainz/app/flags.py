@@ -1,0 +1,17 @@
+"""The app room's flags: the log, the status command's daemon, -version and -help."""
+
+from streamerbrainz.lib.flags import Flag
+
+TITLE = "General"
+
+COMMANDS = ("run", "players", "status")
+
+FLAGS = (
+    Flag("log-level", "info", "error, warn, info or debug", metavar="LEVEL", commands=COMMANDS),
+    Flag("url", "http://127.0.0.1:3001", "the running daemon to ask", metavar="URL",
+         commands=("status",)),
+    Flag("version", False, "print the version and exit", "bool", commands=COMMANDS,
+         action=True),
+    Flag("help", False, "print the flags with their defaults and exit", "bool",
+         commands=COMMANDS, action=True),
+)

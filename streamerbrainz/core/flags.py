@@ -1,0 +1,13 @@
+"""The core room's flags: when the players count as idle (see ``idle``)."""
+
+from streamerbrainz.lib.flags import Flag
+
+TITLE = "Idle"
+
+FLAGS = (
+    Flag("idle-after", 300.0, "seconds without playing before -on-idle runs", "float",
+         "SECONDS", (0.1, 86400)),
+    Flag("idle-at-start", False,
+         "when nothing plays at start, run -on-idle once after -idle-after seconds (turns "
+         "off an amplifier left on by a crash or a power cut)", "bool"),
+)
