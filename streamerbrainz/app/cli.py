@@ -8,6 +8,7 @@ failure, 2 for a usage or configuration error (one line on stderr).
 """
 
 import errno
+import importlib
 import os
 import sys
 
@@ -19,6 +20,12 @@ COMMANDS = {
     "run": "run the daemon (the default)",
     "players": "list the players Plex sees now, with their machine identifiers, and exit",
     "status": "show what a running daemon knows of every player (its /state) and exit",
+}
+
+# The sub-commands other than run: each is a module with main(config) -> exit status.
+COMMAND_MODULES = {
+    "players": "streamerbrainz.app.commands.players",
+    "status": "streamerbrainz.app.commands.status",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -160,11 +167,8 @@ def main(argv=None, environ=None):
     log.add_secret(cfg.plex_token)
     log.add_secret(cfg.webhooks_secret)
     warn_unknown_environment(environ)
-    if command == "players":
-        from streamerbrainz.app.commands import players
-        return players.main(cfg)
-    if command == "status":
-        from streamerbrainz.app.commands import status
-        return status.main(cfg)
+    if command in COMMAND_MODULES:
+        # Imported only when run: a command's start-up costs only its own modules.
+        return importlib.import_module(COMMAND_MODULES[command]).main(cfg)
     from streamerbrainz.app import daemon
     return daemon.run(cfg, environ)
