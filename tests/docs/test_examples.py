@@ -6,11 +6,11 @@
   keeps its `systemd-analyze security` exposure at 2.0 or below.
 - The shell scripts parse, and setup.cfg points at real code.
 
-The stand-in server is private to this file on purpose (no tests/support).
+The stand-in server is this file's own, on the tests' one base for stand-in
+HTTP servers (tests/support/httpstub.py).
 """
 
 import configparser
-import http.server
 import importlib
 import os
 import re
@@ -18,8 +18,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import unittest
+
+from tests.support.daemon import clean_env
+from tests.support.httpstub import StubServer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(REPO, "examples")
@@ -51,44 +53,18 @@ UNAUTHORIZED = (b"<html><head><title>Unauthorized</title></head>"
                 b"<body><h1>401 Unauthorized</h1></body></html>")
 
 
-class StandInPlex(http.server.ThreadingHTTPServer):
-    """A tiny Plex: GET /status/sessions with the right X-Plex-Token header.
+class StandInPlex(StubServer):
+    """A tiny Plex: GET /status/sessions with the right X-Plex-Token header."""
 
-    """
+    extra_headers = (("X-Plex-Protocol", "1.0"),)
 
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), StandInHandler)
-        self.requests = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server_address[1]
-
-
-class StandInHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-    def do_GET(self):
-        server = self.server
-        with server.lock:
-            server.requests.append(self.path)
-        if self.path.split("?")[0] != "/status/sessions":
-            return self.reply(404, b"<html><body>404 Not Found</body></html>", "text/html")
-        if self.headers.get("X-Plex-Token") != TOKEN:
-            return self.reply(401, UNAUTHORIZED, "text/html")
-        return self.reply(200, SESSIONS_XML, "text/xml;charset=utf-8")
-
-    def reply(self, status, body, content_type):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Plex-Protocol", "1.0")
-        self.end_headers()
-        self.wfile.write(body)
+    def answer(self, handler, request):
+        if request.path != "/status/sessions":
+            handler.send_body(404, b"<html><body>404 Not Found</body></html>", "text/html")
+        elif request.headers.get("X-Plex-Token") != TOKEN:
+            handler.send_body(401, UNAUTHORIZED, "text/html")
+        else:
+            handler.send_body(200, SESSIONS_XML)
 
 
 SHIMMED = ("cat", "printf", "echo", "mktemp", "rm", "sed", "dirname", "basename",
@@ -114,17 +90,6 @@ def make_shims(log):
     return shims
 
 
-def clean_env(**extra):
-    """The environment for the script: no stray settings, our interpreter."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("STREAMERBRAINZ_")
-           and key not in ("PLEX_TOKEN", "PYTHONPATH", "CREDENTIALS_DIRECTORY")}
-    env["PYTHON"] = sys.executable
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update(extra)
-    return env
-
-
 class ScriptTests:
     """Runs examples/get-plex-machine-id.sh under self.shell (a list)."""
 
@@ -132,12 +97,8 @@ class ScriptTests:
 
     @classmethod
     def setUpClass(cls):
-        cls.plex = StandInPlex()
-        thread = threading.Thread(target=cls.plex.serve_forever, daemon=True)
-        thread.start()
-        cls.addClassCleanup(thread.join, 10)
-        cls.addClassCleanup(cls.plex.server_close)
-        cls.addClassCleanup(cls.plex.shutdown)
+        cls.plex = StandInPlex().start()
+        cls.addClassCleanup(cls.plex.stop)
 
     def setUp(self):
         # A private TMPDIR: the script's mktemp file lands here, so we can
@@ -151,7 +112,8 @@ class ScriptTests:
         self.addCleanup(shutil.rmtree, self.shims, True)
 
     def run_script(self, *args, cwd=None, script=SCRIPT, **env):
-        env = clean_env(TMPDIR=self.tmpdir, **env)
+        # No stray settings, no token nor module path of the caller's.
+        env = clean_env(dict(env, TMPDIR=self.tmpdir), drop=("PLEX_TOKEN", "PYTHONPATH"))
         # Every command the script starts through PATH, and Python itself,
         # goes through a shim that logs its argv.
         env["PATH"] = self.shims + os.pathsep + env.get("PATH", os.defpath)

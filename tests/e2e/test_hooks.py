@@ -3,15 +3,15 @@
 The daemon runs as a subprocess beside the stand-in Plex (tests/support).
 Hooks are tiny ``sh`` scripts written to a temporary directory that append
 what they saw (their name, arguments and whole environment) to one file, so
-the file's order is the order the hooks ran in. Notifications go to an
-``http.server`` on loopback started here. The scripts under
-``examples/hooks/`` run with fake ``gpioset``, ``amixer``,
+the file's order is the order the hooks ran in. Notifications go to the
+stand-in ``Receiver`` on loopback (tests/support/httpstub.py). The
+scripts under ``examples/hooks/`` run with fake ``gpioset``, ``amixer``,
 ``mosquitto_pub`` and ``curl`` first on ``PATH`` that record their argv.
 Every wait is for a condition with a deadline.
 """
 
+import base64
 import datetime
-import http.server
 import json
 import os
 import re
@@ -22,7 +22,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -30,6 +29,7 @@ from streamerbrainz import __version__
 from tests.support import webhooks
 from tests.support.daemon import (MACHINE_ID, REPO_ROOT, E2ECase, parse_log_line, run_cli,
                                   process_gone, state_pattern, wait_for)
+from tests.support.httpstub import Receiver, start_server
 from tests.support.plexstub import DEFAULT_TOKEN
 from tests.support.webhooks import fixture
 
@@ -149,51 +149,6 @@ def log_time(line):
     return datetime.datetime.fromisoformat(parse_log_line(line).timestamp)
 
 
-# -- a receiver for -notify-url ------------------------------------------------
-
-class Receiver(http.server.ThreadingHTTPServer):
-    """Records each POST; answers ``status``; holds the first request until ``gate`` is set."""
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, status=204, hold_first=False):
-        super().__init__(("127.0.0.1", 0), ReceiverHandler)
-        self.status = status
-        self.gate = threading.Event()
-        if not hold_first:
-            self.gate.set()
-        self.requests = []
-        self.cond = threading.Condition()
-
-    def received(self, path=None):
-        with self.cond:
-            return [r for r in self.requests if path is None or r[0].split("?")[0] == path]
-
-    @property
-    def port(self):
-        return self.server_address[1]
-
-
-class ReceiverHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with self.server.cond:
-            first = not self.server.requests
-            self.server.requests.append((self.path, dict(self.headers.items()), body))
-            self.server.cond.notify_all()
-        if first:
-            self.server.gate.wait(10)
-        self.send_response(self.server.status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-
 # -- the base class -------------------------------------------------------------
 
 class HookCase(E2ECase):
@@ -253,14 +208,8 @@ class HookCase(E2ECase):
         self.wait_state("stopped", n)
 
     def receiver(self, status=204, hold_first=False):
-        server = Receiver(status, hold_first)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                  daemon=True)
-        thread.start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        self.addCleanup(server.gate.set)
-        return server
+        """A stand-in for -notify-url (tests/support/httpstub.py), stopped at cleanup."""
+        return start_server(self, Receiver(status, hold_first))
 
 
 # -- commands: environment, order, idle and active --------------------------------
@@ -352,6 +301,33 @@ class HookEnvironmentTests(HookCase):
             ("unknown environment variable ignored",
              {"variable": "STREAMERBRAINZ_PLEX_TOKEN",
               "closest": "STREAMERBRAINZ_PLEX_TOKEN_FILE"})], self.daemon.log())
+
+    def test_no_hook_sees_a_variable_whose_value_holds_the_token_or_the_secret(self):
+        # README: a hook inherits the daemon's environment "without any
+        # variable whose value holds the Plex token or the webhook secret",
+        # whatever the variable is called.
+        secret = "Qm4~Zr7.Lx2_Vn9-Hk5pTs3d"
+        secret_file = os.path.join(self.dir, "webhooks-secret")
+        with open(secret_file, "w") as handle:
+            handle.write(secret + "\n")
+        leaking = {"MY_NOTE": "prefix" + DEFAULT_TOKEN + "suffix",
+                   "PLAIN_COPY": DEFAULT_TOKEN,
+                   "BACKUP_URL": "https://sbz:%s@backup.home.arpa/" % secret,
+                   "ZZ_LAST": secret + " and " + DEFAULT_TOKEN}
+        innocent = {"SBZ_TEST_MARKER": "kept", "AMP_GPIO_LINE": "17"}
+        args = ["-webhooks-secret-file", secret_file, "-idle-at-start", "-idle-after", "0.2",
+                "-on-idle", self.hook("on-idle")]
+        self.start_plex_and_daemon("sessions_empty.xml", extra_args=args,
+                                   env=dict(leaking, **innocent))
+        self.daemon.wait_for_line("players idle", timeout=5)
+        (record,) = self.wait_records(1)
+        self.assertEqual((record["hook"], record["env"].get("SB_EVENT")), ("on-idle", "idle"))
+        for name, value in innocent.items():
+            self.assertEqual(record["env"].get(name), value, "%s did not reach the hook" % name)
+        self.assertEqual(sorted(set(leaking) & set(record["env"])), [],
+                         "variables holding the token or the secret reached the hook")
+        self.assertNotIn(DEFAULT_TOKEN, record["raw"], "the token reached the hook")
+        self.assertNotIn(secret, record["raw"], "the webhook secret reached the hook")
 
 
 class IdleActiveTests(HookCase):
@@ -564,11 +540,11 @@ while [ ! -e "%s" ]; do sleep 0.01; done
         records = self.wait_records(20)
         self.assertEqual([r["env"]["SB_EVENT"] for r in records], ["play", "pause"] * 10)
         bodies = []
-        for path, headers, body in receiver.received():
-            self.assertEqual(path, "/api/webhook/sbz")
-            self.assertEqual(headers["Content-Type"], "application/json")
-            self.assertEqual(headers["User-Agent"], "StreamerBrainz/" + __version__)
-            bodies.append(json.loads(body.decode("utf-8")))
+        for request in receiver.received():
+            self.assertEqual(request.raw_path, "/api/webhook/sbz")
+            self.assertEqual(request.headers["Content-Type"], "application/json")
+            self.assertEqual(request.headers["User-Agent"], "StreamerBrainz/" + __version__)
+            bodies.append(json.loads(request.body.decode("utf-8")))
         self.assertEqual(len(bodies), 21)
         self.assertEqual([b["event"] for b in bodies], ["active"] + ["play", "pause"] * 10)
         self.assertEqual([b["state"] for b in bodies],
@@ -619,6 +595,15 @@ while [ ! -e "%s" ]; do sleep 0.01; done
         self.assertEqual(fail[0]["attempts"], "3")
         self.assertIn("500", fail[0]["error"])
         self.assertEqual(len(receiver.received("/fail")), 3)
+        # The user info went as Basic authentication on each attempt, not in the URL.
+        auth = receiver.received("/auth")
+        self.assertEqual(len(auth), 3)
+        for request in auth:
+            self.assertEqual(request.raw_path, "/auth?token=abc123secret")
+            self.assertEqual(request.headers.get("Authorization"),
+                             "Basic " + base64.b64encode(b"sbzuser:sbzpass-Q7").decode("ascii"))
+        for request in receiver.received("/fail"):
+            self.assertNotIn("Authorization", request.headers)
         retries = [parse_log_line(l) for l in self.daemon.matching("notification failed; retrying")]
         self.assertEqual(sorted((r.fields["url"], r.fields["attempt"]) for r in retries), [
             ("http://%s/auth" % base, "1"), ("http://%s/auth" % base, "2"),

@@ -5,7 +5,6 @@ stderr, no traceback, and the documented exit status (2 for a usage error,
 1 for a runtime failure).
 """
 
-import http.server
 import os
 import signal
 import socket
@@ -18,6 +17,7 @@ import unittest
 from tests.support import webhooks
 from tests.support.daemon import (REPO_ROOT, clean_env, run_cli, start_daemon, start_stub,
                                   state_pattern, write_token)
+from tests.support.httpstub import StubServer, start_server
 from tests.support.webhooks import fixture
 
 NOT_NUMBERS = ("nan", "inf", "-inf", "1e10", "3_001", "\u0663\u0660\u0660\u0661")
@@ -87,24 +87,9 @@ class OutputTests(CliCase):
 
     def serve(self, body, content_type="text/html"):
         """A stand-in at -url answering every GET with ``body``."""
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join, 5)
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        return "http://127.0.0.1:%d" % server.server_address[1]
+        def respond(handler, request):
+            handler.send_body(200, body, content_type)
+        return start_server(self, StubServer(respond)).url
 
     def test_status_against_an_answer_that_is_not_the_state_is_one_line(self):
         for body, text in ((b"<html>hello</html>", "did not answer JSON"),

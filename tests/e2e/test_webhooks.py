@@ -187,12 +187,11 @@ class PlaybackStateTests(E2ECase):
         hostile = 'Say "Hi"\n2025-01-01T00:00:00Z [ERROR] fake level=error msg=forged'
         self.assertIn(r'title="Say \"Hi\"\n2025-01-01T00:00:00Z [ERROR] fake level=error '
                       r'msg=forged"', line)
-        record = parse_log_line(line)
+        record = parse_log_line(line)  # raises on any word after the fields that is no key=value
         self.assertEqual(record.level, "INFO")
         self.assertEqual(record.fields["title"], hostile)
         self.assertNotIn("level", record.fields)
         self.assertNotIn("msg", record.fields)
-        self.assertNotIn("_stray", record.fields)
         for text in self.daemon.lines():
             self.assertFalse(text.startswith("2025-01-01T00:00:00Z"), text)
             if "msg=forged" in text:
@@ -355,11 +354,10 @@ class HttpAnswerTests(E2ECase):
 
     def test_multipart_without_payload_part_is_400(self):
         boundary = webhooks.make_boundary()
-        body = ("--%s\r\nContent-Disposition: form-data; name=\"thumb\"; filename=\"thumb.jpg\""
-                "\r\nContent-Type: image/jpeg\r\n\r\n" % boundary).encode("ascii")
-        body += fixture("thumb.jpg") + ("\r\n--%s--\r\n" % boundary).encode("ascii")
+        body = webhooks.multipart(webhooks.form_part("thumb", fixture("thumb.jpg"), "thumb.jpg",
+                                                     "image/jpeg"), boundary=boundary)
         self.assert_json_error(*webhooks.post(
-            self.daemon.port, body, "multipart/form-data; boundary=" + boundary), 400)
+            self.daemon.port, body, webhooks.multipart_content_type(boundary)), 400)
         self.assert_still_serving_without_fetch()
 
     def test_truncated_body_is_400(self):

@@ -1,2 +1,15 @@
-"""Helpers for the end-to-end tests: a stand-in Plex server, the daemon as a
-subprocess, and webhook bodies built the way Plex Media Server builds them."""
+"""Helpers for the tests, one per job:
+
+- httpstub.py: the one base for stand-in HTTP servers (``StubServer``,
+  ``start_server``) and the stand-in for a ``-notify-url`` (``Receiver``);
+- plexstub.py, sources.py: the stand-in Plex, its notification stream and
+  a headless Plexamp, on that base;
+- daemon.py: the daemon as a subprocess (``Daemon``, ``start_daemon``,
+  ``start_stub``, ``E2ECase``), ``wait_for``, ``clean_env``,
+  ``process_gone``, ``run_cli``, ``write_token``;
+- logfmt.py: the one reader of log lines (``parse_log_line``,
+  ``parse_fields``);
+- webhooks.py: requests to the daemon, fixtures, and the one multipart
+  builder (``multipart``, ``form_part``, ``multipart_body``);
+- tls.py, procstat.py, model.py: a test CA, /proc readings, domain objects.
+"""

@@ -6,7 +6,6 @@ that waits gives up at its deadline with an AssertionError that shows the
 whole log so far.
 """
 
-import collections
 import json
 import os
 import re
@@ -20,6 +19,8 @@ import time
 import unittest
 
 from tests.support import webhooks
+from tests.support.httpstub import start_server
+from tests.support.logfmt import parse_log_line  # noqa: F401 (the tests import it from here)
 from tests.support.plexstub import DEFAULT_TOKEN, EMPTY_SESSIONS, PlexStub
 from tests.support.webhooks import fixture
 
@@ -53,10 +54,16 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def clean_env(extra=None):
-    """os.environ without anything that would change how the daemon runs."""
+def clean_env(extra=None, drop=()):
+    """The environment for a subprocess the tests start, ``extra`` added last.
+
+    os.environ without anything that would change how the daemon runs
+    (``STREAMERBRAINZ_*``, systemd's variables, ``PYTHONWARNINGS``) nor the
+    names in ``drop``; output unbuffered and no .pyc files written.
+    """
     env = {key: value for key, value in os.environ.items()
-           if not key.startswith("STREAMERBRAINZ_") and key not in _DROPPED_ENV}
+           if not key.startswith("STREAMERBRAINZ_") and key not in _DROPPED_ENV
+           and key not in drop}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("PYTHONWARNINGS", None)
@@ -307,11 +314,9 @@ def start_daemon(testcase, plex_stub=None, token=DEFAULT_TOKEN, machine_id=MACHI
 
 def start_stub(testcase, sessions=None, token=DEFAULT_TOKEN, tls_context=None):
     """Start a PlexStub that is stopped at cleanup."""
-    stub = PlexStub(token=token, sessions=EMPTY_SESSIONS if sessions is None else sessions,
-                    tls_context=tls_context)
-    stub.start()
-    testcase.addCleanup(stub.stop)
-    return stub
+    return start_server(testcase, PlexStub(
+        token=token, sessions=EMPTY_SESSIONS if sessions is None else sessions,
+        tls_context=tls_context))
 
 
 def assert_token_secret(testcase, daemon, stub=None):
@@ -327,81 +332,7 @@ def assert_token_secret(testcase, daemon, stub=None):
                                  "the Plex token was sent in a URL: %s" % request.raw_path)
 
 
-# -- reading log lines ----------------------------------------------------
-
-LogLine = collections.namedtuple("LogLine", "timestamp level message fields")
-
-_LINE = re.compile(r"^(?:(?P<ts>\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:?\d\d)?) )?"
-                   r"\[(?P<level>DEBUG|INFO|WARN|ERROR)\] (?P<rest>.*)$")
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*=")
-_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-
-
-def _tokens(text):
-    """Split on spaces outside double quotes; quotes use backslash escapes."""
-    tokens, current, quoted, escaped = [], [], False, False
-    for ch in text:
-        if escaped:
-            current.append(ch)
-            escaped = False
-        elif quoted and ch == "\\":
-            current.append(ch)
-            escaped = True
-        elif ch == '"':
-            current.append(ch)
-            quoted = not quoted
-        elif ch == " " and not quoted:
-            if current:
-                tokens.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    if current:
-        tokens.append("".join(current))
-    return tokens
-
-
-def unquote(value):
-    """A logfmt value as the daemon meant it (quotes removed, escapes undone)."""
-    if len(value) < 2 or not (value.startswith('"') and value.endswith('"')):
-        return value
-    body, out, i = value[1:-1], [], 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\" or i + 1 >= len(body):
-            out.append(ch)
-            i += 1
-            continue
-        code = body[i + 1]
-        if code in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[code])
-            i += 2
-        elif code in "xuU":
-            width = {"x": 2, "u": 4, "U": 8}[code]
-            out.append(chr(int(body[i + 2:i + 2 + width], 16)))
-            i += 2 + width
-        else:
-            out.append(code)
-            i += 2
-    return "".join(out)
-
-
-def parse_log_line(line):
-    """``[TIME ][LEVEL] message key=value ...`` → LogLine, or None if it is not a log line."""
-    match = _LINE.match(line)
-    if match is None:
-        return None
-    words, fields = [], {}
-    for token in _tokens(match.group("rest")):
-        if _KEY.match(token):
-            key, _, value = token.partition("=")
-            fields[key] = unquote(value)
-        elif not fields:
-            words.append(token)
-        else:
-            fields.setdefault("_stray", []).append(token)
-    return LogLine(match.group("ts"), match.group("level"), " ".join(words), fields)
-
+# -- reading log lines (tests/support/logfmt.py) ------------------------------
 
 STATE_CHANGED = "Plex state changed"
 

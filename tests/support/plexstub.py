@@ -8,16 +8,14 @@ misbehave on demand (slow, 500, 401, malformed XML, hang, hang up).
 ``set_route`` hands a path to a raw responder (``trickle``, ``streamed``,
 ``endless_stream``) that writes whatever a hostile server would, before any
 token check.
-Everything binds to 127.0.0.1 on a free port; with a ``tls_context`` it
-speaks https, as a server set to "Secure connections: Required" does.
+It is a ``httpstub.StubServer``: it binds to 127.0.0.1 on a free port and,
+with a ``tls_context``, speaks https, as a server set to "Secure
+connections: Required" does.
 """
 
 import collections
-import http.server
-import socket
-import sys
-import threading
-import time
+
+from tests.support.httpstub import StubServer
 
 DEFAULT_TOKEN = "stub-token-Zq9xK2"
 SERVER_MACHINE_ID = "54664a3d8acc39983675640ec9ce00b70af9cc36"
@@ -34,37 +32,6 @@ SERVER_ERROR_BODY = (b"<html><head><title>Internal Server Error</title></head>"
                      b"<body><h1>500 Internal Server Error</h1></body></html>")
 
 FAULTS = (None, "500", "401", "malformed", "hang", "close")
-
-Request = collections.namedtuple("Request", "method path raw_path headers at")
-
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "PlexMediaServer-stub/1.0"
-    sys_version = ""
-    timeout = 30  # a client that stalls mid-request cannot pin a thread forever
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self.server.stub._handle(self)
-
-    def do_POST(self):
-        self.server.stub._handle(self)
-
-    def send_body(self, status, body, content_type="text/xml;charset=utf-8"):
-        # The request stops counting as in flight before a byte of the answer
-        # leaves: the client may act on it (and ask again) the moment it arrives.
-        self.server.stub._done(self)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Plex-Protocol", "1.0")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def _head(handler, content_type, length=None):
@@ -125,78 +92,24 @@ def endless_stream(piece, start=b""):
     return respond
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        # A client that hangs up before reading the whole answer (after a
-        # 401 or a timeout, say) is normal here, not worth a traceback.
-        if isinstance(sys.exc_info()[1], (ConnectionError, socket.timeout)):
-            return
-        super().handle_error(request, client_address)
-
-
-class PlexStub:
+class PlexStub(StubServer):
     """Usable as a context manager, or with ``start()`` and ``stop()``."""
 
+    name = "plex-stub"
+    server_version = "PlexMediaServer-stub/1.0"
+    extra_headers = (("X-Plex-Protocol", "1.0"), ("Cache-Control", "no-cache"))
+
     def __init__(self, token=DEFAULT_TOKEN, sessions=EMPTY_SESSIONS, tls_context=None):
+        super().__init__(tls_context=tls_context)
         self.token = token
-        self.tls_context = tls_context
-        self._lock = threading.Condition()
         self._sessions = sessions
         self._delay = 0.0
         self._fault = None
         self._fail_next = collections.deque()
         self._routes = {}
-        self._stopping = threading.Event()
-        self.requests = []
         self.count = 0
         self.in_flight = 0
         self.max_in_flight = 0
-        self._server = None
-        self._thread = None
-
-    # -- life cycle -------------------------------------------------------
-
-    def start(self):
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.stub = self
-        if self.tls_context is not None:
-            # Handshakes happen in accept(); one that fails is dropped there.
-            self._server.socket = self.tls_context.wrap_socket(self._server.socket,
-                                                               server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="plex-stub", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Shut down promptly, releasing any request held by ``hang`` or a delay."""
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-        self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
-    def url(self):
-        scheme = "https" if self.tls_context is not None else "http"
-        return "%s://127.0.0.1:%d" % (scheme, self.port)
 
     # -- behaviour --------------------------------------------------------
 
@@ -228,10 +141,6 @@ class PlexStub:
             else:
                 self._routes[path] = responder
 
-    def requests_to(self, path):
-        with self._lock:
-            return [r for r in self.requests if r.path == path]
-
     def fail_next(self, n, kind):
         """Fail only the next ``n`` session requests with ``kind``, then recover."""
         if kind not in FAULTS or kind is None:
@@ -244,10 +153,6 @@ class PlexStub:
     def session_requests(self):
         with self._lock:
             return [r for r in self.requests if r.path == "/status/sessions"]
-
-    def all_requests(self):
-        with self._lock:
-            return list(self.requests)
 
     def wait_for_count(self, n, timeout=5):
         """Wait until at least ``n`` session requests arrived; return whether they did."""
@@ -265,16 +170,15 @@ class PlexStub:
 
     # -- serving ----------------------------------------------------------
 
-    def _handle(self, handler):
+    def handle(self, handler):
         path, _, _ = handler.path.partition("?")
         with self._lock:
             responder = self._routes.get(path)
         if responder is not None:
-            self._raw(handler, path, responder)
+            self._raw(handler, responder)
             return
-        with self._lock:
-            self.requests.append(Request(handler.command, path, handler.path,
-                                         dict(handler.headers.items()), time.monotonic()))
+        with self._lock:  # re-entrant: the request is recorded and in flight at once
+            self.record(handler)
             sessions = path == "/status/sessions"
             if sessions:
                 self.count += 1
@@ -292,16 +196,18 @@ class PlexStub:
         finally:
             self._done(handler)
 
-    def _raw(self, handler, path, responder):
-        with self._lock:
-            self.requests.append(Request(handler.command, path, handler.path,
-                                         dict(handler.headers.items()), time.monotonic()))
-            self._lock.notify_all()
+    def _raw(self, handler, responder):
+        self.record(handler)
         handler.close_connection = True
         try:
             responder(handler, self._stopping)
         except (OSError, ValueError):
             pass  # the client left, as it should
+
+    def answering(self, handler):
+        # The request stops counting as in flight before a byte of the answer
+        # leaves: the client may act on it (and ask again) the moment it arrives.
+        self._done(handler)
 
     def _done(self, handler):
         """The request is answered (or abandoned): it is no longer in flight."""

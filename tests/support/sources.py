@@ -9,18 +9,16 @@ daemon reconnect. ``PlexampStub`` is a headless Plexamp player: it answers
 answer until the test changes the timeline or ``hold`` seconds pass (a
 change made between two polls is answered at once).
 
-Both bind to 127.0.0.1 on a free port, record every request, and release
-whatever they hold when stopped.
+Both derive from ``httpstub.StubServer``: they bind to 127.0.0.1 on a free port,
+record every request, and release whatever they hold when stopped.
 """
 
 import collections
-import http.server
 import json
 import threading
-import time
-import urllib.parse
 from xml.sax.saxutils import quoteattr
 
+from tests.support.httpstub import StubServer, start_server
 from tests.support.plexstub import DEFAULT_TOKEN, SERVER_MACHINE_ID, UNAUTHORIZED_BODY, PlexStub
 
 NOTIFICATIONS_PATH = "/:/eventsource/notifications"
@@ -135,25 +133,16 @@ class NotifyingPlexStub(PlexStub):
 
     # -- serving ------------------------------------------------------------
 
-    def _handle(self, handler):
+    def handle(self, handler):
         path, _, _ = handler.path.partition("?")
         if path != NOTIFICATIONS_PATH:
-            return super()._handle(handler)
-        with self._lock:
-            self.requests.append(self._record(handler, path))
-            self._lock.notify_all()
+            return super().handle(handler)
+        self.record(handler)
         if handler.headers.get("X-Plex-Token") != self.token:
             handler.send_body(401, UNAUTHORIZED_BODY, "text/html")
             return None
         self._stream(handler)
         return None
-
-    @staticmethod
-    def _record(handler, path):
-        from tests.support.plexstub import Request
-
-        return Request(handler.command, path, handler.path, dict(handler.headers.items()),
-                       time.monotonic())
 
     def _stream(self, handler):
         stream = _Stream()
@@ -238,76 +227,22 @@ def timeline_xml(command_id, timeline):
 STOPPED = Timeline("stopped", 0, 0, "", "", "", "")
 
 
-class _PlexampHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "Plexamp-stub/1.0"
-    sys_version = ""
-    timeout = 30
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self.server.stub._handle(self)
-
-    def send_body(self, status, body, content_type="text/xml;charset=utf-8"):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-
-Request = collections.namedtuple("Request", "path raw_path query headers at")
-
-
-class PlexampStub:
+class PlexampStub(StubServer):
     """A headless Plexamp on 127.0.0.1: ``/resources`` and the timeline long poll."""
 
+    name = "plexamp-stub"
+    server_version = "Plexamp-stub/1.0"
+    extra_headers = (("Access-Control-Allow-Origin", "*"),)
+
     def __init__(self, machine_id=PLEXAMP_MACHINE_ID, title="Pi", hold=1.0):
+        super().__init__()
         self.machine_id = machine_id
         self.title = title
         self.hold = hold
-        self._lock = threading.Condition()
         self._timeline = STOPPED
         self._version = 0
         self._answered = -1  # the first poll is answered at once
-        self._stopping = threading.Event()
-        self.requests = []
         self.polls = 0
-        self._server = None
-        self._thread = None
-
-    def start(self):
-        self._server = _Server(("127.0.0.1", 0), _PlexampHandler)
-        self._server.stub = self
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, name="plexamp-stub",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is None:
-            return
-        self._stopping.set()
-        with self._lock:
-            self._lock.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-        self._server = None
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self._server.server_address[1]
 
     def set_timeline(self, state, time_ms=0, duration=0, rating_key="", title="", artist="",
                      album=""):
@@ -322,30 +257,23 @@ class PlexampStub:
         with self._lock:
             return [r for r in self.requests if r.path == "/player/timeline/poll"]
 
-    def all_requests(self):
-        with self._lock:
-            return list(self.requests)
-
     def wait_for_polls(self, n, timeout=5):
         with self._lock:
             return self._lock.wait_for(lambda: self.polls >= n, timeout)
 
-    def _handle(self, handler):
-        path, _, query = handler.path.partition("?")
-        with self._lock:
-            self.requests.append(Request(path, handler.path, urllib.parse.parse_qs(query),
-                                         dict(handler.headers.items()), time.monotonic()))
+    def handle(self, handler):
+        with self._lock:  # re-entrant: the poll is recorded and counted at once
+            request = self.record(handler)
+            path, params = request.path, request.query
             if path == "/player/timeline/poll":
                 self.polls += 1
             version = self._version
-            self._lock.notify_all()
         if path == "/resources":
             handler.send_body(200, resources_xml(self.machine_id, self.title))
             return
         if path != "/player/timeline/poll":
             handler.send_body(404, b"<html><body>404 Not Found</body></html>", "text/html")
             return
-        params = urllib.parse.parse_qs(query)
         command_id = int((params.get("commandID") or ["0"])[0] or 0)
         with self._lock:
             # A change since the last answer is answered at once; otherwise the
@@ -362,14 +290,9 @@ class PlexampStub:
 
 
 def start_notifying_stub(testcase, sessions, token=DEFAULT_TOKEN, hold_streams=False):
-    stub = NotifyingPlexStub(token=token, sessions=sessions, hold_streams=hold_streams)
-    stub.start()
-    testcase.addCleanup(stub.stop)
-    return stub
+    return start_server(testcase, NotifyingPlexStub(token=token, sessions=sessions,
+                                                    hold_streams=hold_streams))
 
 
 def start_plexamp(testcase, **kwargs):
-    stub = PlexampStub(**kwargs)
-    stub.start()
-    testcase.addCleanup(stub.stop)
-    return stub
+    return start_server(testcase, PlexampStub(**kwargs))

@@ -3,6 +3,10 @@
 PMS builds its webhook body with libcurl's MIME code: the boundary is 24
 dashes plus 22 alphanumerics, lines end in CRLF, the ``payload`` part comes
 first (compact JSON) and an optional ``thumb`` part (a JPEG) second.
+
+``multipart`` is the tests' one builder of multipart bodies (from parts
+made with ``form_part``, or written by hand to be odd); ``multipart_body``
+builds the webhook PMS sends with it.
 """
 
 import http.client
@@ -30,29 +34,42 @@ def make_boundary(rng=None):
     return "-" * 24 + "".join(rng.choice(_ALPHANUMERICS) for _ in range(22))
 
 
+def form_part(name, data, filename=None, content_type="application/json"):
+    """One form-data part: its head (Content-Disposition, Content-Type), a blank line, ``data``."""
+    disposition = 'form-data; name="%s"' % name
+    if filename:
+        disposition += '; filename="%s"' % filename
+    head = "Content-Disposition: %s\r\n" % disposition
+    if content_type:
+        head += "Content-Type: %s\r\n" % content_type
+    return head.encode("ascii") + b"\r\n" + data
+
+
+def multipart(*parts, boundary, close=True):
+    """A multipart body: each part (bytes, head and data) after a delimiter line.
+
+    The body ends with the closing delimiter unless ``close`` is false.
+    """
+    delimiter = b"--" + boundary.encode("ascii")
+    body = b"".join(delimiter + b"\r\n" + part + b"\r\n" for part in parts)
+    if close:
+        body += delimiter + b"--\r\n"
+    return body
+
+
+def multipart_content_type(boundary):
+    return "multipart/form-data; boundary=" + boundary
+
+
 def multipart_body(payload_bytes, thumb=None, boundary=None):
     """Return ``(content_type, body)`` for a PMS-style multipart webhook."""
     boundary = boundary or make_boundary()
     if isinstance(payload_bytes, str):
         payload_bytes = payload_bytes.encode("utf-8")
-    delimiter = b"--" + boundary.encode("ascii")
-    parts = [
-        delimiter + b"\r\n",
-        b'Content-Disposition: form-data; name="payload"\r\n',
-        b"Content-Type: application/json\r\n",
-        b"\r\n",
-        payload_bytes + b"\r\n",
-    ]
+    parts = [form_part("payload", payload_bytes)]
     if thumb is not None:
-        parts += [
-            delimiter + b"\r\n",
-            b'Content-Disposition: form-data; name="thumb"; filename="thumb.jpg"\r\n',
-            b"Content-Type: image/jpeg\r\n",
-            b"\r\n",
-            thumb + b"\r\n",
-        ]
-    parts.append(delimiter + b"--\r\n")
-    return "multipart/form-data; boundary=" + boundary, b"".join(parts)
+        parts.append(form_part("thumb", thumb, filename="thumb.jpg", content_type="image/jpeg"))
+    return multipart_content_type(boundary), multipart(*parts, boundary=boundary)
 
 
 def request(port, method, path, body=b"", headers=None, timeout=5):

@@ -1,15 +1,15 @@
 """Unit tests of hooks.py and idle.py: the pure rules, the runners, real short commands.
 
 Everything runs in this process: commands are tiny ``sh -c`` lines, HTTP
-notifications go to an ``http.server`` on loopback started here, and the
-notification backoff is patched down so a give-up takes milliseconds.
+notifications go to the stand-in ``Receiver`` on loopback
+(tests/support/httpstub.py), and the notification backoff is patched down
+so a give-up takes milliseconds.
 Waits poll a condition with a deadline; nothing sleeps a fixed time.
 """
 
 import base64
 import contextlib
 import datetime
-import http.server
 import json
 import logging
 import os
@@ -27,6 +27,7 @@ from streamerbrainz.hooks.runners import (CommandRunner, Hooks, NotifyRunner, Ru
                                   hook_environment, hook_fields, notification_json, redact_url)
 from streamerbrainz.core.idle import IdleWatch
 from tests.support.daemon import process_gone, wait_for
+from tests.support.httpstub import Receiver, StubServer, start_server
 from tests.support import model
 
 MACHINE_ID = "bc97b983-8169-47e3-bbcc-54a12d662546"
@@ -185,6 +186,18 @@ class HookEnvironmentTests(unittest.TestCase):
         for name in ("PATH", "HOME", "LANG", "AMP_GPIO_LINE"):
             self.assertEqual(env[name], self.BASE[name])
         self.assertEqual(sorted(name for name in env if name.startswith("SB_")), sorted(SB_NAMES))
+
+    def test_a_variable_whose_value_holds_a_secret_is_withheld_whatever_its_name(self):
+        token, secret = "tok-Zq8xW3vB7nM2kL5p", "Qm4~Zr7.Lx2_Vn9-Hk5pTs3d"
+        base = dict(self.BASE, MY_NOTE="prefix%ssuffix" % token, PLAIN_COPY=token,
+                    BACKUP_URL="https://sbz:%s@backup.home.arpa/" % secret)
+        env = hook_environment(hook_fields("play", change()), base, secrets=(token, secret, ""))
+        for name in ("MY_NOTE", "PLAIN_COPY", "BACKUP_URL"):
+            self.assertNotIn(name, env)
+        for name in ("PATH", "HOME", "LANG", "AMP_GPIO_LINE"):
+            self.assertEqual(env[name], self.BASE[name])  # an empty secret withholds nothing
+        self.assertNotIn(token, "".join(env.values()))
+        self.assertNotIn(secret, "".join(env.values()))
 
     def test_defaults_to_the_process_environment(self):
         with mock.patch.dict(os.environ, {"CREDENTIALS_DIRECTORY": "/run/credentials/x",
@@ -454,42 +467,6 @@ class CommandRunnerTests(unittest.TestCase):
 
 # -- HTTP notifications -------------------------------------------------------
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """Records each POST (path, headers, body) and answers with ``status``."""
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, status=204):
-        super().__init__(("127.0.0.1", 0), ReceiverHandler)
-        self.status = status
-        self.requests = []
-        self.lock = threading.Lock()
-
-    def received(self):
-        with self.lock:
-            return list(self.requests)
-
-    @property
-    def port(self):
-        return self.server_address[1]
-
-
-class ReceiverHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with self.server.lock:
-            self.server.requests.append((self.path, dict(self.headers.items()), body))
-        self.send_response(self.server.status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-
 class NotifyRunnerTests(unittest.TestCase):
     BODY = notification_json(hook_fields("play", change()), AT)
 
@@ -500,13 +477,7 @@ class NotifyRunnerTests(unittest.TestCase):
             self.addCleanup(patcher.stop)
 
     def receiver(self, status=204):
-        server = Receiver(status)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                  daemon=True)
-        thread.start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        return server
+        return start_server(self, Receiver(status))
 
     def test_posts_json_with_its_headers(self):
         server = self.receiver(200)
@@ -515,7 +486,7 @@ class NotifyRunnerTests(unittest.TestCase):
             NotifyRunner(url).run(self.BODY)
         received = server.received()
         self.assertEqual(len(received), 1)
-        path, headers, body = received[0]
+        path, headers, body = received[0].raw_path, received[0].headers, received[0].body
         self.assertEqual(path, "/api/webhook/sbz")
         self.assertEqual(headers["Content-Type"], "application/json")
         self.assertEqual(headers["User-Agent"], "StreamerBrainz/" + __version__)
@@ -573,7 +544,7 @@ class NotifyRunnerTests(unittest.TestCase):
             NotifyRunner(url).run(self.BODY)
         received = server.received()
         self.assertEqual(len(received), 1, "the notification never arrived")
-        path, headers, _ = received[0]
+        path, headers = received[0].raw_path, received[0].headers
         self.assertEqual(path, "/hook?x=1")
         self.assertEqual(headers.get("Authorization"),
                          "Basic " + base64.b64encode(b"sbzuser:sbz-pass").decode("ascii"))
@@ -591,37 +562,44 @@ class NotifyRunnerTests(unittest.TestCase):
 
 
     def test_an_answer_that_is_not_http_is_retried_then_one_warn(self):
-        listener = socket.socket()
-        self.addCleanup(listener.close)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        attempts = []
+        def answer_garbage(handler, request):
+            handler.close_connection = True
+            handler.wfile.write(b"garbage\r\n\r\n")
 
-        def answer_garbage():
-            while True:
-                try:
-                    connection, _ = listener.accept()
-                except OSError:
-                    return
-                with connection:
-                    connection.recv(65536)
-                    attempts.append(1)
-                    connection.sendall(b"garbage\r\n\r\n")
-
-        threading.Thread(target=answer_garbage, daemon=True).start()
-        logs = self.run_on_thread("http://127.0.0.1:%d/n" % listener.getsockname()[1])
+        # The stand-in stops at cleanup: no thread is left in accept() on a
+        # closed socket, to take the connections of a later test's server.
+        server = start_server(self, StubServer(answer_garbage))
+        logs = self.run_on_thread("http://127.0.0.1:%d/n" % server.port)
         self.assertEqual(logs.levels("ERROR"), [])
         self.assertEqual(len(logs.find("notification failed; giving up", "WARN")), 1, logs.text())
-        self.assertEqual(len(attempts), 3)
+        self.assertEqual(len(server.requests_to("/n")), 3)
 
-
-    def test_an_escaped_character_in_the_password_never_reaches_the_log(self):
+    def test_an_escaped_password_is_sent_decoded_as_basic_auth_and_never_logged(self):
         server = self.receiver(204)
-        logs = self.run_on_thread("http://sbzuser:sbz%%20pass@127.0.0.1:%d/n" % server.port)
-        text = logs.text()
-        self.assertNotIn("sbz pass", text)
-        self.assertNotIn("sbzuser", text)
-        self.assertEqual(logs.levels("ERROR"), [], text)
+        url = "http://sbzuser:sbz%%20pass@127.0.0.1:%d/n?k=v" % server.port
+        credentials = base64.b64encode(b"sbzuser:sbz pass").decode("ascii")
+        with captured_logs() as logs:
+            runner = NotifyRunner(url)
+            runner.start()
+            self.addCleanup(runner.stop, 2)
+            runner.submit(self.BODY)
+            # Over as soon as the runner is done with it: sent, or given up on.
+            self.assertTrue(wait_for(lambda: logs.find("notification sent")
+                                     or logs.levels("WARN") or logs.levels("ERROR")),
+                            "the runner neither sent the notification nor gave up\n"
+                            + logs.text())
+        text = logs.text() + runner.name
+        received = server.received()
+        self.assertEqual(len(received), 1, "the notification never arrived\n" + text)
+        request = received[0]
+        self.assertEqual((request.method, request.raw_path), ("POST", "/n?k=v"))
+        self.assertEqual(request.headers.get("Authorization"), "Basic " + credentials)
+        self.assertEqual(request.headers.get("Host"), "127.0.0.1:%d" % server.port)
+        self.assertEqual(json.loads(request.body.decode("utf-8")), self.BODY)
+        self.assertEqual(len(logs.find("notification sent", "DEBUG")), 1, text)
+        self.assertEqual(logs.levels("WARN") + logs.levels("ERROR"), [], text)
+        for secret in ("sbz pass", "sbz%20pass", "sbzuser", credentials, "k=v"):
+            self.assertNotIn(secret, text)
 
     def test_on_its_thread_notifications_keep_their_order(self):
         server = self.receiver(204)
@@ -631,7 +609,7 @@ class NotifyRunnerTests(unittest.TestCase):
         for n in range(20):
             runner.submit(dict(self.BODY, event="e%02d" % n))
         self.assertTrue(wait_for(lambda: len(server.received()) == 20), len(server.received()))
-        events = [json.loads(body)["event"] for _, _, body in server.received()]
+        events = [json.loads(r.body)["event"] for r in server.received()]
         self.assertEqual(events, ["e%02d" % n for n in range(20)])
 
     def test_stopping_during_the_backoff_gives_up_at_once_and_quietly(self):

@@ -6,62 +6,7 @@ import re
 import unittest
 
 from streamerbrainz.lib import log
-
-
-def parse_logfmt(text):
-    """Parse ``key=value`` pairs the way a logfmt reader would; return a list of pairs.
-
-    Raises ValueError on anything a reader could not make sense of, so a
-    test sees a forged or broken line as a failure.
-    """
-    pairs = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] == " ":
-            i += 1
-            continue
-        match = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*=").match(text, i)
-        if not match:
-            raise ValueError("no key at %d in %r" % (i, text))
-        key = match.group()[:-1]
-        i = match.end()
-        if i < n and text[i] == '"':
-            i += 1
-            value = []
-            while True:
-                if i >= n:
-                    raise ValueError("unterminated quote in %r" % text)
-                ch = text[i]
-                if ch == '"':
-                    i += 1
-                    break
-                if ch == "\\":
-                    nxt = text[i + 1]
-                    simple = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-                    if nxt in simple:
-                        value.append(simple[nxt])
-                        i += 2
-                    elif nxt in "xuU":
-                        width = {"x": 2, "u": 4, "U": 8}[nxt]
-                        value.append(chr(int(text[i + 2:i + 2 + width], 16)))
-                        i += 2 + width
-                    else:
-                        raise ValueError("bad escape in %r" % text)
-                    continue
-                value.append(ch)
-                i += 1
-            pairs.append((key, "".join(value)))
-            if i < n and text[i] != " ":
-                raise ValueError("junk after a quoted value in %r" % text)
-        else:
-            end = text.find(" ", i)
-            end = n if end < 0 else end
-            raw = text[i:end]
-            if '"' in raw or "=" in raw:
-                raise ValueError("unquoted value holds a quote or '=': %r" % raw)
-            pairs.append((key, raw))
-            i = end
-    return pairs
+from tests.support.logfmt import parse_fields, parse_log_line
 
 
 class FormatValueTest(unittest.TestCase):
@@ -118,7 +63,7 @@ class FormatValueTest(unittest.TestCase):
         for value in nasty:
             with self.subTest(value=value):
                 line = log.format_fields({"title": value})
-                self.assertEqual(parse_logfmt(line), [("title", value)])
+                self.assertEqual(parse_fields(line), [("title", value)])
 
 
 class FormatFieldsTest(unittest.TestCase):
@@ -133,7 +78,7 @@ class FormatFieldsTest(unittest.TestCase):
         line = log.format_fields({"title": hostile, "player": "Office"})
         self.assertNotIn("\n", line)
         self.assertNotIn("\r", line)
-        self.assertEqual(parse_logfmt(line), [("title", hostile), ("player", "Office")])
+        self.assertEqual(parse_fields(line), [("title", hostile), ("player", "Office")])
 
 
 class LoggerOutputTest(unittest.TestCase):
@@ -219,7 +164,7 @@ class LoggerOutputTest(unittest.TestCase):
         lines = self.lines()
         self.assertEqual(len(lines), 1, lines)
         self.assertTrue(lines[0].startswith("[INFO] Plex state changed "))
-        fields = parse_logfmt(lines[0][len("[INFO] Plex state changed "):])
+        fields = parse_fields(lines[0][len("[INFO] Plex state changed "):])
         self.assertEqual(fields, [("state", "playing"), ("title", hostile)])
 
     def test_secrets_are_masked(self):
@@ -246,7 +191,7 @@ class LoggerOutputTest(unittest.TestCase):
         lines = self.lines()
         self.assertEqual(len(lines), 1, lines)
         self.assertTrue(lines[0].startswith("[ERROR] action handler failed "), lines[0])
-        fields = dict(parse_logfmt(lines[0][len("[ERROR] action handler failed "):]))
+        fields = dict(parse_fields(lines[0][len("[ERROR] action handler failed "):]))
         self.assertEqual(fields["action"], "PlayerStateChanged")
         self.assertEqual(fields["error"], "ValueError: bad\nthing")
         self.assertNotIn("traceback", fields)
@@ -260,7 +205,7 @@ class LoggerOutputTest(unittest.TestCase):
             logger.exception("session fetcher failed")
         lines = self.lines()
         self.assertEqual(len(lines), 1, lines)
-        fields = dict(parse_logfmt(lines[0][len("[ERROR] session fetcher failed "):]))
+        fields = dict(parse_fields(lines[0][len("[ERROR] session fetcher failed "):]))
         self.assertEqual(fields["error"], "KeyError: 'x'")
         self.assertIn("Traceback (most recent call last)", fields["traceback"])
 
@@ -292,6 +237,32 @@ class FormatterDirectTest(unittest.TestCase):
         formatter = log.LogfmtFormatter(timestamps=True)
         line = formatter.format(self.record(logging.INFO, "hi"))
         self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \[INFO\] hi$")
+
+
+class TestsReaderTest(unittest.TestCase):
+    """The tests' line reader (tests/support/logfmt.py) reads what the formatter wrote."""
+
+    record = FormatterDirectTest.record
+
+    def test_a_whole_line_reads_back_as_level_message_and_fields(self):
+        hostile = 'Say "Hi"\n[ERROR] forged level=error'
+        line = log.LogfmtFormatter(timestamps=True).format(self.record(
+            logging.WARNING, "hook failed", {"hook": "on-play", "output": hostile, "n": 3}))
+        parsed = parse_log_line(line)
+        self.assertIsNotNone(parsed.timestamp)
+        self.assertEqual((parsed.level, parsed.message), ("WARN", "hook failed"))
+        self.assertEqual(parsed.fields, {"hook": "on-play", "output": hostile, "n": "3"})
+
+    def test_a_line_without_fields_and_a_line_that_is_no_log_line(self):
+        self.assertEqual(parse_log_line("[INFO] shutting down"),
+                         (None, "INFO", "shutting down", {}))
+        self.assertIsNone(parse_log_line("Traceback (most recent call last):"))
+
+    def test_fields_a_logfmt_reader_cannot_read_are_refused(self):
+        for line in ('[INFO] x title="unterminated', '[INFO] x a=b"c', '[INFO] x a="b"c',
+                     "[INFO] x a=b stray", '[INFO] x a="\\q"'):
+            with self.subTest(line=line), self.assertRaises(ValueError):
+                parse_log_line(line)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """The /status/sessions parser, and PlexClient against a stand-in Plex on 127.0.0.1."""
 
-import http.server
 import socket
 import threading
 import unittest
 
 from streamerbrainz.plex import client as plex
 from streamerbrainz.plex.client import PlexClient, PlexError
+from tests.support.httpstub import StubServer, start_server
 from tests.support.model import session
 
 TOKEN = "tok-Zq8xW3vB7nM2kL5p"
@@ -219,54 +219,27 @@ class ParseSessionsTest(unittest.TestCase):
         self.assertIn("MediaContainer", message)
 
 
-class StandInPlex:
+class StandInPlex(StubServer):
     """A tiny Plex on 127.0.0.1 that records requests and answers as told.
 
-    ``answer(handler)`` returns ``(status, body)``; the handler blocks on
-    ``release`` when told to hang, and every hang ends at cleanup.
+    ``answer(handler, plex)`` returns ``(status, body)`` (or None when it
+    answered itself); ``plex.hang()`` holds the handler until cleanup.
     """
 
     def __init__(self, test, answer):
-        self.requests = []
+        super().__init__()
+        self.answer_with = answer
         self.arrived = threading.Event()
-        self.release = threading.Event()
-        outer = self
+        start_server(test, self)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                outer.requests.append((self.path, dict(self.headers.items())))
-                outer.arrived.set()
-                result = answer(self, outer)
-                if result is None:
-                    return
-                status, body = result
-                self.send_response(status)
-                self.send_header("Content-Type", "text/xml;charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
-                                       daemon=True)
-        self.thread.start()
-        test.addCleanup(self.close)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+    def answer(self, handler, request):
+        self.arrived.set()
+        result = self.answer_with(handler, self)
+        if result is not None:
+            handler.send_body(*result)
 
     def hang(self):
-        self.release.wait(30)
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.until_stopped(30)
 
 
 def free_port():
@@ -294,7 +267,8 @@ class PlexClientTest(unittest.TestCase):
         server = StandInPlex(self, lambda handler, plex_: (200, TRACK_XML))
         sessions = self.client(server).sessions()
         self.assertEqual([s.track.title for s in sessions], ["Once in a Lifetime"])
-        ((path, headers),) = server.requests
+        (request,) = server.requests
+        path, headers = request.raw_path, request.headers
         self.assertEqual(path, "/status/sessions")
         self.assertNotIn(TOKEN, path)
         self.assertEqual(headers.get("X-Plex-Token"), TOKEN)
@@ -307,13 +281,13 @@ class PlexClientTest(unittest.TestCase):
         server = StandInPlex(self, lambda handler, plex_: (200, b"<MediaContainer/>"))
         self.client(server).sessions()
         PlexClient(server.url, TOKEN).sessions()
-        ids = {headers.get("X-Plex-Client-Identifier") for _, headers in server.requests}
+        ids = {r.headers.get("X-Plex-Client-Identifier") for r in server.requests}
         self.assertEqual(len(ids), 1)
 
     def test_server_url_with_a_path_prefix(self):
         server = StandInPlex(self, lambda handler, plex_: (200, b"<MediaContainer/>"))
         self.assertEqual(self.client(server, suffix="/plex/").sessions(), [])
-        self.assertEqual(server.requests[0][0], "/plex/status/sessions")
+        self.assertEqual(server.requests[0].raw_path, "/plex/status/sessions")
 
     def test_401_is_auth_and_not_retryable(self):
         body = (b"<html><head><title>Unauthorized</title></head>"

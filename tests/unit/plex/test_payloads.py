@@ -6,6 +6,7 @@ compact JSON, then, on some events, a ``thumb`` part with raw JPEG bytes.
 """
 
 import base64
+import functools
 import json
 import random
 import unittest
@@ -13,11 +14,14 @@ import urllib.parse
 
 from streamerbrainz.plex import payloads
 from streamerbrainz.plex.payloads import PayloadError
+from tests.support import webhooks
 from tests.support.model import trigger
 from streamerbrainz.core.trigger import Trigger
 
 BOUNDARY = "-" * 24 + "G7Eg6j8dMUI03PAbXJmOc2"
-MULTIPART = "multipart/form-data; boundary=" + BOUNDARY
+MULTIPART = webhooks.multipart_content_type(BOUNDARY)
+multipart = functools.partial(webhooks.multipart, boundary=BOUNDARY)
+part = webhooks.form_part
 
 PLAYER_UUID = "5e2b7f3c-8a41-4c1e-9d2a-3f6b1c0e7a99"
 
@@ -58,25 +62,6 @@ NASTY_JPEG = (
 
 def compact(payload):
     return json.dumps(payload, separators=(",", ":")).encode("utf-8")
-
-
-def part(name, data, filename=None, content_type="application/json"):
-    disposition = 'form-data; name="%s"' % name
-    if filename:
-        disposition += '; filename="%s"' % filename
-    head = "Content-Disposition: %s\r\n" % disposition
-    if content_type:
-        head += "Content-Type: %s\r\n" % content_type
-    return head.encode("ascii") + b"\r\n" + data
-
-
-def multipart(*parts, close=True, boundary=BOUNDARY):
-    body = b""
-    for one in parts:
-        body += b"--" + boundary.encode("ascii") + b"\r\n" + one + b"\r\n"
-    if close:
-        body += b"--" + boundary.encode("ascii") + b"--\r\n"
-    return body
 
 
 def payload_part(payload=PLAY):
