@@ -106,6 +106,8 @@ class Daemon:
     def _use_token(self, old, new):
         if new != old:
             logging_setup.add_secret(new)
+            if self.parts.hooks is not None:
+                self.parts.hooks.add_secret(new)
             for client in self.parts.plex_clients:
                 client.token = new
             self.triggers.put_nowait(Trigger(received_at=time.monotonic(), source="reload"))
@@ -113,6 +115,8 @@ class Daemon:
     def _use_secret(self, old, new):
         if new != old:
             logging_setup.add_secret(new)
+            if self.parts.hooks is not None:
+                self.parts.hooks.add_secret(new)
             self.parts.server.secret = new
 
     # -- lifecycle ----------------------------------------------------------

@@ -361,6 +361,11 @@ class Hooks(Service, Listener):
         for runner in self._runners():
             runner.start()
 
+    def add_secret(self, secret):
+        """Keep a new secret (a token or webhook secret re-read on SIGHUP) out of hooks too."""
+        if self.runner is not None and secret and secret not in self.runner.secrets:
+            self.runner.secrets = tuple(self.runner.secrets) + (secret,)
+
     def stop(self, deadline):
         stopped = [runner.stop(deadline) for runner in self._runners()]
         return all(stopped)

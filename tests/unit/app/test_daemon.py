@@ -9,6 +9,7 @@ import unittest
 from streamerbrainz.app.daemon import Daemon
 from streamerbrainz.core.actions import Shutdown
 from streamerbrainz.core.listener import Listener
+from streamerbrainz.hooks.runners import hook_environment
 from tests.support import model
 from tests.support.daemon import wait_for
 
@@ -86,6 +87,22 @@ class WatchdogTest(unittest.TestCase):
         daemon.actions.put(Shutdown("test"))
         loop.join(5)
         self.assertFalse(loop.is_alive())
+
+
+class ReloadTest(unittest.TestCase):
+
+    def test_a_token_and_a_secret_reloaded_by_sighup_are_kept_out_of_hooks(self):
+        config = types.SimpleNamespace(**dict(vars(CONFIG), hooks={"on-play": "/bin/true"}))
+        daemon = Daemon(config, {})
+        daemon.parts.plex_clients = [types.SimpleNamespace(token="old-token-123")]
+        daemon.parts.server = types.SimpleNamespace(secret="old-secret-123")
+        daemon._use_token("old-token-123", "new-token-456")
+        daemon._use_secret("old-secret-123", "new-secret-789")
+        env = hook_environment({}, base={"NOTE": "x new-token-456 y", "URL": "new-secret-789",
+                                         "KEPT": "plain"},
+                               secrets=daemon.parts.hooks.runner.secrets)
+        self.assertEqual(env, {"KEPT": "plain"})
+        self.assertEqual(daemon.parts.plex_clients[0].token, "new-token-456")
 
 
 class Recorder(Listener):
