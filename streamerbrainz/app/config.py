@@ -22,6 +22,7 @@ from streamerbrainz.core import flags as core_flags
 from streamerbrainz.hooks import flags as hooks_flags
 from streamerbrainz.lib.flags import (  # noqa: F401 (the names the app and its tests use)
     ENV_PREFIX, ConfigError, Flag, convert, parse_number, shown)
+from streamerbrainz.lib import networks
 from streamerbrainz.lib.log import LEVELS
 from streamerbrainz.plex import flags as plex_flags
 from streamerbrainz.web import flags as web_flags
@@ -290,18 +291,14 @@ def check_ca_file(path, server):
 
 def parse_networks(items):
     """CIDR strings → networks; IPv4-mapped IPv6 networks become their IPv4 form."""
-    networks = []
+    found = []
     for item in items:
         try:
-            network = ipaddress.ip_network(item, strict=False)
+            found.append(networks.network(item))
         except ValueError:
             raise ConfigError("-webhooks-allow: %r is not a network; use CIDR such as "
                               "192.168.1.0/24, 10.0.0.5 or fd00::/8" % item) from None
-        mapped = getattr(network.network_address, "ipv4_mapped", None)
-        if mapped is not None and network.prefixlen >= 96:
-            network = ipaddress.ip_network((mapped, network.prefixlen - 96))
-        networks.append(network)
-    return tuple(networks)
+    return tuple(found)
 
 
 def build(values, environ, need_plex=False):

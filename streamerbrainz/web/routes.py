@@ -19,6 +19,7 @@ from streamerbrainz import __version__
 from streamerbrainz.web import live
 from streamerbrainz.lib import sse
 from streamerbrainz.lib.log import get_logger
+from streamerbrainz.lib.networks import network
 from streamerbrainz.lib.repeats import RepeatFilter
 from streamerbrainz.web.server import (PREREAD_TOTAL, READ_DEADLINE, BoundedServer, DeadlineHandler,
                                    Refusal)
@@ -187,7 +188,7 @@ class WebhookServer(BoundedServer):
         self._state = state or (lambda: {"players": [], "any_playing": False})
         self.hub = hub
         self.secret = secret
-        self.allow = tuple(allow)
+        self.allow = tuple(network(item) for item in allow)
         self._refusals = RepeatFilter()  # the accept thread's
         self._full = RepeatFilter()  # the workers', under _full_lock
         self._full_lock = threading.Lock()
@@ -245,8 +246,8 @@ class WebhookServer(BoundedServer):
 
     def accept_event(self, event, fetch=True, reason=""):
         """Queue a trigger for the state keeper; return ``(status, body[, headers])``."""
-        fields = dict(event=event.event or "(empty)", player=event.machine_id,
-                      player_title=event.player)
+        fields = dict(event=event.event or "(empty)", machine_id=event.machine_id,
+                      player=event.player)
         if fetch and not self.plex_enabled:
             fetch, reason = False, "Plex is not enabled"
         if not fetch:
