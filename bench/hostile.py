@@ -390,34 +390,17 @@ class StreamProcess:
             pipe.close()
 
 
-class Sampler:
-    """VmRSS, VmHWM and CPU ms of ``pid`` every SAMPLE s on a thread."""
+class Sampler(proc.Sampler):
+    """VmRSS, VmHWM and CPU ms of ``pid`` every SAMPLE s."""
 
     def __init__(self, pid):
-        self.pid = pid
-        self.samples = []  # (monotonic, rss KiB, hwm KiB, cpu ms)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(pid, SAMPLE)
 
-    def _run(self):
-        while True:
-            try:
-                status = proc.proc_status(self.pid)
-                self.samples.append((time.monotonic(), int(status["VmRSS"].split()[0]),
-                                     int(status["VmHWM"].split()[0]),
-                                     proc.cpu_ms(self.pid)))
-            except (OSError, KeyError, ValueError):
-                return
-            if self._stop.wait(SAMPLE):
-                return
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(2)
+    def sample(self):
+        """(monotonic, rss KiB, hwm KiB, cpu ms)"""
+        status = proc.proc_status(self.pid)
+        return (time.monotonic(), int(status["VmRSS"].split()[0]),
+                int(status["VmHWM"].split()[0]), proc.cpu_ms(self.pid))
 
     def peak_cpu_per_second(self):
         """The most CPU ms the daemon used in any window of about 1 s."""

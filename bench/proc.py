@@ -77,20 +77,27 @@ def raise_nofile(wanted):
     return soft, soft
 
 
-class ThreadSampler:
-    """Samples the ``Threads:`` count of a process every ``interval`` seconds on a thread."""
+class Sampler:
+    """Reads something of a process every ``interval`` seconds on a thread, until the ``with`` ends.
+
+    Subclasses implement ``sample()``; a process gone (or a /proc file that
+    no longer parses) ends the sampling.
+    """
 
     def __init__(self, pid, interval=0.01):
         self.pid = pid
         self.interval = interval
         self.samples = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-threads", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
+
+    def sample(self):
+        raise NotImplementedError
 
     def _run(self):
         while True:
             try:
-                self.samples.append(threads(self.pid))
+                self.samples.append(self.sample())
             except (OSError, KeyError, ValueError):
                 return
             if self._stop.wait(self.interval):
@@ -103,6 +110,13 @@ class ThreadSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(2)
+
+
+class ThreadSampler(Sampler):
+    """The ``Threads:`` count of a process."""
+
+    def sample(self):
+        return threads(self.pid)
 
 
 def task_switches(pid):

@@ -22,6 +22,7 @@ import time
 import unittest
 
 from tests.support import webhooks
+from tests.support.webhooks import request
 from tests.support.daemon import (E2ECase, Daemon, free_port, parse_log_line, remove_file, run_cli,
                                   start_daemon, start_stub, state_changes, state_pattern,
                                   unreachable_plex, wait_for)
@@ -46,25 +47,9 @@ def write_file(testcase, content, directory=None, name=None):
     return path
 
 
-def request(port, method, path, body=b"", headers=None, host="127.0.0.1", timeout=5):
-    """One request on a fresh connection: ``(status, headers, body)``, header names lower case."""
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        send = {"User-Agent": webhooks.PLEX_USER_AGENT}
-        send.update(headers or {})
-        if method == "POST":
-            send.setdefault("Content-Length", str(len(body)))
-        connection.request(method, path, body=body or None, headers=send)
-        answer = connection.getresponse()
-        data = answer.read()
-        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, data
-    finally:
-        connection.close()
-
-
 def post_play(port, path=webhooks.WEBHOOK_PATH, host="127.0.0.1", timeout=5):
     content_type, body = webhooks.multipart_body(webhooks.fixture("payload_play.json"))
-    return request(port, "POST", path, body, {"Content-Type": content_type}, host, timeout)
+    return request(port, "POST", path, body, {"Content-Type": content_type}, timeout, host)
 
 
 def thread_count(pid):

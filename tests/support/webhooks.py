@@ -72,15 +72,15 @@ def multipart_body(payload_bytes, thumb=None, boundary=None):
     return multipart_content_type(boundary), multipart(*parts, boundary=boundary)
 
 
-def request(port, method, path, body=b"", headers=None, timeout=5):
-    """One request to 127.0.0.1:port; return ``(status, headers_dict, body_bytes)``.
+def request(port, method, path, body=b"", headers=None, timeout=5, host="127.0.0.1"):
+    """One request to host:port on a fresh connection; ``(status, headers_dict, body_bytes)``.
 
     Header names in the returned dict are lower case.
     """
     send_headers = {"User-Agent": PLEX_USER_AGENT, "Accept": "*/*"}
     if headers:
         send_headers.update(headers)
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         if method in ("POST", "PUT", "PATCH") or body:
             send_headers.setdefault("Content-Length", str(len(body)))
