@@ -8,10 +8,8 @@ Waits poll a condition with a deadline; nothing sleeps a fixed time.
 """
 
 import base64
-import contextlib
 import datetime
 import json
-import logging
 import os
 import shutil
 import socket
@@ -28,7 +26,7 @@ from streamerbrainz.hooks.runners import (CommandRunner, Hooks, NotifyRunner, Ru
 from streamerbrainz.core.idle import IdleWatch
 from tests.support.daemon import process_gone, wait_for
 from tests.support.httpstub import Receiver, StubServer, start_server
-from tests.support import model
+from tests.support import logs, model
 
 MACHINE_ID = "bc97b983-8169-47e3-bbcc-54a12d662546"
 OTHER_MACHINE_ID = "5e1d7c2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
@@ -50,55 +48,9 @@ def change(state="playing", previous_state="stopped", **overrides):
 
 
 
-class Captured(logging.Handler):
-    """Keeps (level tag, message, fields) for every record."""
-
-    TAGS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN",
-            logging.ERROR: "ERROR"}
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-        self.guard = threading.Lock()  # not self.lock: logging.Handler holds that one in emit
-
-    def emit(self, record):
-        fields = dict(getattr(record, "fields", {}) or {})
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]  # what the daemon's formatter logs as error=
-            fields["exception"] = "%s: %s" % (type(exc).__name__, exc)
-        with self.guard:
-            self.records.append((self.TAGS.get(record.levelno, record.levelname),
-                                 record.getMessage(), fields))
-
-    def find(self, message, level=None):
-        with self.guard:
-            return [fields for tag, text, fields in self.records
-                    if text == message and (level is None or tag == level)]
-
-    def levels(self, level):
-        with self.guard:
-            return [(text, fields) for tag, text, fields in self.records if tag == level]
-
-    def text(self):
-        with self.guard:
-            return "\n".join("[%s] %s %r" % record for record in self.records)
-
-
-@contextlib.contextmanager
 def captured_logs():
-    """Capture the hooks logger at DEBUG, whatever earlier tests did to logging."""
-    logger = logging.getLogger("streamerbrainz.hooks.runners")
-    handler = Captured()
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
+    """Capture the hooks logger at DEBUG."""
+    return logs.captured("streamerbrainz.hooks.runners")
 
 
 # -- the pure functions -------------------------------------------------------

@@ -22,35 +22,17 @@ from streamerbrainz.plex import payloads
 from streamerbrainz.web.routes import WebhookServer
 from streamerbrainz.web.server import BoundedServer
 from tests.support import webhooks
+from tests.support import logs
 from tests.support.daemon import wait_for
 
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
 @contextlib.contextmanager
 def recorded(name="streamerbrainz"):
-    """Every record of ``name`` at DEBUG and above, none required (unlike ``assertLogs``)."""
-    logger = logging.getLogger(name)
-    handler = _Records()
-    level, propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    try:
-        yield handler.records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
+    """Every LogRecord of ``name`` at DEBUG and above."""
+    with logs.captured(name) as handler:
+        yield handler.raw
 
 
 @contextlib.contextmanager
