@@ -10,6 +10,7 @@ the environment variable a bad value came from, and the fix.
 
 import dataclasses
 import difflib
+import importlib
 import ipaddress
 import os
 import re
@@ -17,18 +18,36 @@ import shlex
 import stat
 import urllib.parse
 
+import streamerbrainz
 from streamerbrainz.app import flags as app_flags
-from streamerbrainz.core import flags as core_flags
 from streamerbrainz.hooks import flags as hooks_flags
 from streamerbrainz.lib.flags import (  # noqa: F401 (the names the app and its tests use)
     ENV_PREFIX, ConfigError, Flag, convert, parse_number, shown)
 from streamerbrainz.lib import networks
 from streamerbrainz.lib.log import LEVELS
-from streamerbrainz.plex import flags as plex_flags
-from streamerbrainz.web import flags as web_flags
 
-# The rooms in the order -help shows them: each a module with TITLE and FLAGS.
-ROOMS = (plex_flags, web_flags, hooks_flags, core_flags, app_flags)
+
+def find_rooms():
+    """Every room's ``flags`` module (TITLE, HELP_ORDER, FLAGS), in the order -help shows them.
+
+    A room's flags are its sub-package's ``flags.py`` with a ``FLAGS``
+    table: a new room's flags need no line here.
+    """
+    names = set()
+    for folder in streamerbrainz.__path__:
+        try:
+            names.update(entry.name for entry in os.scandir(folder)
+                         if os.path.isfile(os.path.join(folder, entry.name, "flags.py")))
+        except OSError:  # not a folder: a zipped install
+            import pkgutil
+            names.update(name for _, name, is_package in pkgutil.iter_modules([folder])
+                         if is_package)
+    rooms = [importlib.import_module("streamerbrainz.%s.flags" % name) for name in sorted(names)]
+    rooms = [room for room in rooms if hasattr(room, "FLAGS")]  # lib.flags is the mechanism
+    return tuple(sorted(rooms, key=lambda room: (room.HELP_ORDER, room.__name__)))
+
+
+ROOMS = find_rooms()
 COMMANDS = app_flags.COMMANDS
 
 FLAGS = tuple(flag for room in ROOMS for flag in room.FLAGS)

@@ -3,6 +3,7 @@
 from streamerbrainz.lib.flags import Flag
 
 TITLE = "General"
+HELP_ORDER = 90  # where -help shows this room: lower first
 
 COMMANDS = ("run", "players", "status")
 

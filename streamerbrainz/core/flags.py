@@ -3,6 +3,7 @@
 from streamerbrainz.lib.flags import Flag
 
 TITLE = "Idle"
+HELP_ORDER = 40  # where -help shows this room: lower first
 
 FLAGS = (
     Flag("idle-after", 300.0, "seconds without playing before -on-idle runs", "float",

@@ -3,6 +3,7 @@
 from streamerbrainz.lib.flags import Flag
 
 TITLE = "Hooks and notifications"
+HELP_ORDER = 30  # where -help shows this room: lower first
 
 # One command each, gathered into Config.hooks as (flag, command) pairs.
 EVENTS = (

@@ -6,6 +6,7 @@
 from streamerbrainz.lib.flags import Flag
 
 TITLE = "Plex"
+HELP_ORDER = 10  # where -help shows this room: lower first
 
 RUN_AND_PLAYERS = ("run", "players")
 

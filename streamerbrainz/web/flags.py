@@ -3,6 +3,7 @@
 from streamerbrainz.lib.flags import Flag
 
 TITLE = "Webhooks"
+HELP_ORDER = 20  # where -help shows this room: lower first
 
 FLAGS = (
     Flag("webhooks-port", 3001, "HTTP listener port; 0 picks a free one (the log says which)",
