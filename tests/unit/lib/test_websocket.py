@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import unittest
+from unittest import mock
 
 from streamerbrainz.lib import websocket
 from streamerbrainz.lib.websocket import (
@@ -292,28 +293,38 @@ class HandshakeTest(Case):
     @unittest.skipUnless(sys.platform.startswith("linux"), "relies on Linux's SYN drop")
     def test_abort_cuts_a_connect_in_progress(self):
         ws = WebSocket(self.full_backlog())
-        self.assert_abort_cuts(ws.open, 5, ws)
+        self.assert_abort_cuts(ws.open, 5, ws, reading=False)
 
     def test_abort_cuts_a_handshake_in_progress(self):
         server = self.serve(handshake="stall")
         ws = WebSocket(server.url)
-        self.assert_abort_cuts(ws.open, 5, ws, lambda: server.wait_for(lambda: server.requests))
+        self.assert_abort_cuts(ws.open, 5, ws)
 
     def test_an_aborted_connection_never_opens(self):
         ws = WebSocket(self.serve().url)
         ws.abort()
         self.assertIn("aborted", str(self.fails("closed", ws.open, 2)))
 
-    def assert_abort_cuts(self, call, argument, ws, ready=lambda: True):
-        """``call(argument)`` blocks until another thread aborts ``ws``: then it fails ``closed``."""
+    def assert_abort_cuts(self, call, argument, ws, reading=True):
+        """``call(argument)``, once it waits to read (or to connect), is cut by ``ws.abort()``."""
+        waiting = threading.Event()
+        real_wait = websocket._wait
+
+        def wait(sock, writing, *rest):
+            if writing != reading:
+                waiting.set()
+            return real_wait(sock, writing, *rest)
+
         def cut():
-            ready()
-            ws.abort()
+            if waiting.wait(5):
+                ws.abort()
         thread = threading.Thread(target=cut)
         start = time.monotonic()
         thread.start()
-        err = self.fails("closed", call, argument)
+        with mock.patch.object(websocket, "_wait", wait):
+            err = self.fails("closed", call, argument)
         thread.join(5)
+        self.assertTrue(waiting.is_set())
         self.assertLess(time.monotonic() - start, 1.5)
         self.assertIn("connection aborted", str(err))
 
@@ -512,8 +523,7 @@ class DeadlinesTest(Case):
     def test_abort_from_another_thread_cuts_a_blocked_receive(self):
         server, ws = self.replying(STALL)
         ws.send_text("go")
-        HandshakeTest.assert_abort_cuts(
-            self, ws.receive, soon(5), ws, lambda: server.wait_for(lambda: server.received))
+        HandshakeTest.assert_abort_cuts(self, ws.receive, soon(5), ws)
         self.assertFalse(ws.close(1))
 
 
