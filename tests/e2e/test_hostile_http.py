@@ -11,8 +11,8 @@ import socket
 import unittest
 
 from tests.support import procstat, webhooks
-from tests.support.daemon import E2ECase, start_daemon, start_stub, wait_for
-from tests.support.webhooks import WEBHOOK_PATH, fixture
+from tests.support.daemon import E2ECase, start_daemon, start_stub
+from tests.support.webhooks import head, read_status
 
 MIB = 1024 * 1024
 
@@ -24,28 +24,6 @@ def connect(port, source="127.0.0.1", timeout=5):
     sock.bind((source, 0))
     sock.connect(("127.0.0.1", port))
     return sock
-
-
-def head(path=WEBHOOK_PATH, length=0, extra=b"", method=b"POST"):
-    """A request head as bytes, with a Content-Length and any extra header lines."""
-    return (method + b" " + path.encode("ascii") + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n" % length
-            + extra + b"\r\n")
-
-
-def read_status(sock):
-    """The status of the next answer on ``sock`` (0 when the connection ended first)."""
-    data = b""
-    while b"\r\n" not in data:
-        try:
-            chunk = sock.recv(4096)
-        except (ConnectionResetError, socket.timeout):
-            break
-        if not chunk:
-            break
-        data += chunk
-    parts = data.split(b" ", 2)
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 def read_answer(sock):

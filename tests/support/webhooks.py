@@ -12,6 +12,7 @@ builds the webhook PMS sends with it.
 import http.client
 import os
 import random
+import socket
 import string
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
@@ -134,3 +135,25 @@ def raw_exchange(port, data, half_close=False, timeout=5):
         return answer.status, {k.lower(): v for k, v in answer.getheaders()}, body
     finally:
         sock.close()
+
+
+def head(path=WEBHOOK_PATH, length=0, extra=b"", method=b"POST"):
+    """A request head as bytes, with a Content-Length and any extra header lines."""
+    return (method + b" " + path.encode("ascii") + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n" % length
+            + extra + b"\r\n")
+
+
+def read_status(sock):
+    """The status of the next answer on ``sock`` (0 when the connection ended first)."""
+    data = b""
+    while b"\r\n" not in data:
+        try:
+            chunk = sock.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        data += chunk
+    parts = data.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0

@@ -16,7 +16,7 @@ from streamerbrainz.web import server
 from streamerbrainz.plex import payloads
 from streamerbrainz.web.routes import WebhookServer
 from tests.support.daemon import wait_for
-from tests.e2e.test_hostile_http import head, read_status
+from tests.support.webhooks import head, read_status
 
 KIB = 1024
 
