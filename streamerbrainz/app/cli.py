@@ -20,12 +20,15 @@ COMMANDS = {
     "run": "run the daemon (the default)",
     "players": "list the players Plex sees now, with their machine identifiers, and exit",
     "status": "show what a running daemon knows of every player (its /state) and exit",
+    "camilladsp": "check the CamillaDSP at -camilladsp-url: print its version and faders, "
+                  "and exit",
 }
 
 # The sub-commands other than run: each is a module with main(config) -> exit status.
 COMMAND_MODULES = {
     "players": "streamerbrainz.app.commands.players",
     "status": "streamerbrainz.app.commands.status",
+    "camilladsp": "streamerbrainz.app.commands.camilladsp",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -80,9 +83,10 @@ def usage():
     import textwrap
     lines = [
         "Usage:",
-        "  python3 -m streamerbrainz [run] [flags]     run the daemon",
-        "  python3 -m streamerbrainz players [flags]   list the players Plex sees now",
-        "  python3 -m streamerbrainz status [-url URL] show a running daemon's state",
+        "  python3 -m streamerbrainz [run] [flags]       run the daemon",
+        "  python3 -m streamerbrainz players [flags]     list the players Plex sees now",
+        "  python3 -m streamerbrainz status [-url URL]   show a running daemon's state",
+        "  python3 -m streamerbrainz camilladsp [flags]  check the CamillaDSP set-up",
         "",
         "Flags take one or two dashes: -flag value or -flag=value. Each is also read",
         "from the environment variable shown (the command line wins). The commands",
@@ -95,13 +99,20 @@ def usage():
             lines += textwrap.wrap(flag.help, HELP_WIDTH, initial_indent=" " * 6,
                                    subsequent_indent=" " * 6, break_long_words=False,
                                    break_on_hyphens=False)
-            commands = ", ".join(flag.commands)
+            commands = commands_of(flag)
             if flag.action:
                 lines.append("      (%s)" % commands)
             else:
                 lines.append("      (default %s; %s; %s)"
                              % (flag.typed_default or '""', flag.env, commands))
     return "\n".join(lines) + "\n"
+
+
+def commands_of(flag):
+    """The commands that take ``flag``, as -help and the README name them."""
+    if set(flag.commands) == set(config.COMMANDS):
+        return "every command"
+    return ", ".join(flag.commands)
 
 
 def write_output(text, out=None):

@@ -74,10 +74,24 @@ def _plex_enabled(self):
     return bool(self.plex_server_url)
 
 
-# Frozen, one attribute per flag (its default the flag's) plus DERIVED.
+
+def _checked_defaults():
+    """The attributes rooms' ``check`` makes of their flags' defaults (``off`` → None)."""
+    defaults = {flag.name: flag.default for flag in FLAGS}
+    checked = {}
+    for room in ROOMS:
+        if hasattr(room, "check"):
+            checked.update(room.check(defaults))
+    return checked
+
+
+CHECKED_DEFAULTS = _checked_defaults()
+
+# Frozen, one attribute per flag (its default the flag's, as checked) plus DERIVED.
 Config = dataclasses.make_dataclass(
     "Config",
-    [(flag.attribute, _TYPES[flag.kind], dataclasses.field(default=flag.default))
+    [(flag.attribute, _TYPES[flag.kind],
+      dataclasses.field(default=CHECKED_DEFAULTS.get(flag.attribute, flag.default)))
      for flag in FLAGS if flag.attribute] + list(DERIVED),
     frozen=True,
     namespace={"plex_enabled": property(_plex_enabled),
@@ -409,4 +423,7 @@ def _build(values, environ, need_plex, variables):
         log_level=level,
         url=url,
     )
+    for room in ROOMS:
+        if hasattr(room, "check"):
+            settings.update(room.check(values))
     return Config(**settings)

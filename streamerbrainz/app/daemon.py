@@ -17,7 +17,8 @@ from streamerbrainz.app import config as configuration
 from streamerbrainz.app import hardening, memory, systemd
 from streamerbrainz.app.parts import Parts
 from streamerbrainz.app.signals import SignalWatcher
-from streamerbrainz.core.actions import PlayerStateChanged, PlayersIdle, Reload, Shutdown
+from streamerbrainz.core.actions import (
+    CamillaDSPChanged, PlayerStateChanged, PlayersIdle, Reload, Shutdown)
 from streamerbrainz.core.idle import IdleWatch
 from streamerbrainz.core.listener import tell, tell_change
 from streamerbrainz.core.trigger import Trigger
@@ -59,6 +60,7 @@ class Daemon:
             PlayersIdle: self.on_idle,
             Shutdown: self.on_shutdown,
             Reload: self.on_reload,
+            CamillaDSPChanged: self.on_camilladsp,
         }
 
     # -- handlers -----------------------------------------------------------
@@ -76,6 +78,9 @@ class Daemon:
 
     def on_idle(self, action):
         tell(self.parts.listeners, "players_idle", action.last)
+
+    def on_camilladsp(self, action):
+        tell(self.parts.listeners, "camilladsp_changed", action.status)
 
     def on_shutdown(self, action):
         log.info("shutting down", reason=action.reason)

@@ -10,6 +10,7 @@ order, which is the order of effects.
 
 from streamerbrainz.core.idle import IdleLog
 from streamerbrainz.core.keeper import StateKeeper
+from streamerbrainz.core.local import LocalPlayers
 from streamerbrainz.plex.client import PlexClient
 from streamerbrainz.web import live
 
@@ -19,8 +20,9 @@ class Parts:
 
     ``plex_clients`` hold the token (SIGHUP replaces it in each);
     ``sessions`` is the Plex fetch (None without a server) and ``keeper``
-    the state keeper (None when nothing can trigger it); ``server`` is set
-    by the daemon once it has bound its port.
+    the state keeper (None when nothing can trigger it); ``local`` says
+    which players are the streamer's own; ``server`` is set by the daemon
+    once it has bound its port.
     """
 
     def __init__(self, config, triggers, actions):
@@ -29,7 +31,7 @@ class Parts:
         self.sessions = self.keeper = self.server = None
         self.hub = live.EventHub()
         self.sources = []
-        self.hooks = None
+        self.hooks = self.camilladsp = None
         self.listeners = [self.hub, IdleLog(config.idle_after)]
         self.services = []  # in start order; the HTTP server and the hub come last
 
@@ -52,11 +54,25 @@ class Parts:
             from streamerbrainz.plex.notifications import NotificationStream
             self.sources.append(NotificationStream(self.plex_client(), triggers,
                                                    self.keeper.follows))
+        plexamp = None
         if config.plexamp_url:
             from streamerbrainz.plex.plexamp import PlexampPoller
-            plexamp = PlexClient(config.plexamp_url, "", config.plex_timeout, name="Plexamp")
-            self.sources.append(PlexampPoller(plexamp, triggers, self.keeper.follows))
+            client = PlexClient(config.plexamp_url, "", config.plex_timeout, name="Plexamp")
+            plexamp = PlexampPoller(client, triggers, self.keeper.follows)
+            self.sources.append(plexamp)
         self.services.extend(self.sources)
+        self.local = LocalPlayers(config.local_player, plexamp_id=(
+            (lambda: plexamp.identity[0] if plexamp.identity else None) if plexamp else None))
+
+        if config.camilladsp_url:
+            from streamerbrainz.camilladsp.policy import Policy
+            from streamerbrainz.camilladsp.service import CamillaDSP
+            settings = Policy(config.camilladsp_idle, config.camilladsp_pause,
+                              config.camilladsp_max_volume, config.camilladsp_fade_in_ms)
+            self.camilladsp = CamillaDSP(config.camilladsp_url, settings,
+                                         config.camilladsp_fader, self.local, actions)
+            self.services.append(self.camilladsp)
+            self.listeners.append(self.camilladsp)
 
     def plex_client(self):
         """A new client of the configured Plex server; each thread asks through its own."""

@@ -87,3 +87,10 @@ class PlayersIdle:
     """No followed player has played for the idle grace; ``last`` is the last change."""
 
     last: object = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CamillaDSPChanged:
+    """CamillaDSP's status changed (connected, the volume it read, what the daemon did)."""
+
+    status: dict = dataclasses.field(default_factory=dict)

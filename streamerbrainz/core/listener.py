@@ -29,6 +29,9 @@ class Listener:
     def players_idle(self, last):
         """Nothing has played for the idle grace; ``last`` is the last change, or None."""
 
+    def camilladsp_changed(self, status):
+        """CamillaDSP's status changed (see ``camilladsp.service``): a dict, not to be changed."""
+
 
 def tell(listeners, method, *args):
     """Call ``method`` of each listener in order; log and survive each failure."""

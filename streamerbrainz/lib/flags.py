@@ -1,7 +1,9 @@
 """What a flag is, and the parsers that turn its raw strings into values.
 
 Each room declares the flags it reads in its own ``flags.py``: a ``TITLE``
-(the heading of its part of ``-help``) and ``FLAGS``, a tuple of ``Flag``.
+(the heading of its part of ``-help``) and ``FLAGS``, a tuple of ``Flag``,
+and, when its values need more than a type and bounds, ``check(values)``,
+which returns its parsed ``Config`` attributes or raises ``ConfigError``.
 ``app.config`` gathers the rooms' tables into one; the command line, the
 ``STREAMERBRAINZ_*`` environment variables, ``-help``, the ``Config``
 attributes and their defaults are all read from it. A flags module imports

@@ -93,7 +93,8 @@ class Subscriber:
 class EventHub(Service, Listener):
     """Fans events out to subscribers without ever waiting for one.
 
-    A listener: each change goes out as a ``plex_state_changed`` event. A
+    A listener: each change goes out as a ``plex_state_changed`` event, and
+    each CamillaDSP status as a ``camilladsp_changed`` one. A
     service with no thread of its own: stopping it cuts every ``/events``
     stream, so that the workers serving them can end.
     """
@@ -137,6 +138,9 @@ class EventHub(Service, Listener):
 
     def state_changed(self, change):
         self.publish("plex_state_changed", action_json(change))
+
+    def camilladsp_changed(self, status):
+        self.publish("camilladsp_changed", status)
 
     def start(self):
         """Nothing to start: subscribers come with requests."""

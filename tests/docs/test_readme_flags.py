@@ -10,7 +10,7 @@ import os
 import re
 import unittest
 
-from streamerbrainz.app import config
+from streamerbrainz.app import cli, config
 from tests.support.daemon import REPO_ROOT
 
 README = os.path.join(REPO_ROOT, "README.md")
@@ -70,7 +70,7 @@ def expected_row(flag):
     else:
         default = flag.typed_default or '""'
     return {"flag": "-" + flag.name, "default": default,
-            "commands": ", ".join(flag.commands), "meaning": flag.help}
+            "commands": cli.commands_of(flag), "meaning": flag.help}
 
 
 def drift(text):

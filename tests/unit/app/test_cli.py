@@ -186,7 +186,7 @@ class MainTest(unittest.TestCase):
         for flag in config.FLAGS:
             with self.subTest(flag=flag.name):
                 last = blocks[flag.name][1][-1].strip()
-                self.assertTrue(last.endswith("%s)" % ", ".join(flag.commands)), last)
+                self.assertTrue(last.endswith("%s)" % cli.commands_of(flag)), last)
 
     def test_help_lines_fit_a_terminal(self):
         status, out, _ = self.run_main(["-help"])

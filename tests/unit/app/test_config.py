@@ -521,7 +521,12 @@ class FlagTableTest(unittest.TestCase):
         for flag in config.FLAGS:
             if flag.attribute:
                 with self.subTest(flag=flag.name):
-                    self.assertEqual(fields[flag.attribute].default, flag.default)
+                    expected = config.CHECKED_DEFAULTS.get(flag.attribute, flag.default)
+                    self.assertEqual(fields[flag.attribute].default, expected)
+
+    def test_a_rooms_check_parses_its_defaults(self):
+        self.assertIsNone(config.Config().camilladsp_pause)  # "off"
+        self.assertIsNone(config.Config().camilladsp_max_volume)  # ""
 
     def test_the_attribute_names_the_code_reads(self):
         cfg = config.Config()

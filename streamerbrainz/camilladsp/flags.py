@@ -1,0 +1,60 @@
+"""The CamillaDSP room's flags: where it is, which fader, and the volume policy."""
+
+from streamerbrainz.lib.flags import ConfigError, Flag, parse_number
+
+TITLE = "CamillaDSP volume"
+HELP_ORDER = 35  # where -help shows this room: lower first
+
+FADERS = ("main", "aux1", "aux2", "aux3", "aux4")
+
+FLAGS = (
+    Flag("camilladsp-url", "", "CamillaDSP's websocket, e.g. ws://127.0.0.1:1234 (its -p port); "
+         "empty: StreamerBrainz does not touch the volume", metavar="URL",
+         commands=("run", "camilladsp")),
+    Flag("camilladsp-fader", "main", "the fader to drive: main, or aux1 to aux4 bound to a "
+         "Volume filter (then the user's Main volume is never touched)", metavar="FADER",
+         commands=("run", "camilladsp")),
+    Flag("camilladsp-pause", "off", "at every pause or stop of a local player: mute, a level "
+         "in dB (e.g. -40), or off", metavar="LEVEL"),
+    Flag("camilladsp-idle", "off", "once nothing has played for -idle-after seconds: mute, a "
+         "level in dB, or off", metavar="LEVEL"),
+    Flag("camilladsp-max-volume", "", "the highest volume in dB a restore or a play may leave "
+         "(empty: no cap)", metavar="DB"),
+    Flag("camilladsp-fade-in-ms", 1500, "milliseconds to fade the volume back in after a mute "
+         "or a lowered level", "int", "MS", (0, 60000)),
+)
+
+
+def check(values):
+    """The room's settings from the gathered ``values``, parsed; ConfigError with the fix."""
+    from streamerbrainz.camilladsp.policy import parse_level
+
+    url = values["camilladsp-url"]
+    if url:
+        from streamerbrainz.lib.websocket import parse_url
+        try:
+            parse_url(url)
+        except ValueError as err:
+            raise ConfigError("-camilladsp-url: %s" % err) from None
+        if not _has_port(url):
+            raise ConfigError("-camilladsp-url: needs the port CamillaDSP listens on (its -p), "
+                              "e.g. ws://127.0.0.1:1234")
+    fader = values["camilladsp-fader"].lower()
+    if fader not in FADERS:
+        raise ConfigError("-camilladsp-fader: %r is not one of %s"
+                          % (values["camilladsp-fader"], ", ".join(FADERS)))
+    settings = {"camilladsp_url": url, "camilladsp_fader": fader}
+    for flag in ("camilladsp-pause", "camilladsp-idle"):
+        try:
+            settings[flag.replace("-", "_")] = parse_level(values[flag], flag)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    cap = values["camilladsp-max-volume"]
+    settings["camilladsp_max_volume"] = (
+        parse_number("camilladsp-max-volume", cap, -150.0, 50.0) if cap else None)
+    return settings
+
+
+def _has_port(url):
+    host = url.split("://", 1)[1].split("/", 1)[0]
+    return ":" in host.rpartition("]")[2]

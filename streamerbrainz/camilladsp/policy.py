@@ -1,0 +1,182 @@
+"""What the volume should do, as pure functions: goals from changes, plans from readings.
+
+A ``Goal`` is what the state asks for: the user's own volume (``level``
+None, "open"), or a level the daemon holds the volume down to (``MUTE``
+or a number of dB). A plan turns a goal, a fresh ``Reading`` of the
+fader and the ``Memory`` of what the daemon did into timed ``Step`` s,
+so that the service thread only sends them. The rule that keeps a
+listener's volume theirs: a reading the daemon did not cause (a knob, a
+GUI, CamillaDSP coming back from its statefile at another level) is the
+user's, and a restore returns to the user's setting, never to a value of
+ours, and never above the cap.
+"""
+
+import collections
+import math
+
+from streamerbrainz.camilladsp.protocol import MIN_DB
+
+MUTE = "mute"
+EPSILON_DB = 0.01  # CamillaDSP ignores smaller changes
+FADE_FROM_DB = 30.0  # a fade-in out of silence starts this far below its target
+STEP_S = 0.2  # the time between two steps of a fade longer than CamillaDSP's own ramp
+SOUND_DB = -60.0  # a capture peak above this is sound arriving (silence reads near -100)
+
+Policy = collections.namedtuple("Policy", "idle pause max_volume fade_in_ms")
+Policy.__doc__ = """The volume policy: ``idle`` and ``pause`` are MUTE, dB or None (off)."""
+
+Goal = collections.namedtuple("Goal", "level cause player")
+Goal.__doc__ = """Open (``level`` None) or hold down to ``level``; ``cause`` names why."""
+
+Reading = collections.namedtuple("Reading", "volume mute")
+Step = collections.namedtuple("Step", "at what value")
+Step.__doc__ = """Send at ``at`` seconds after the plan: ``what`` is volume, mute or cap."""
+
+Memory = collections.namedtuple("Memory", "user low high muted")
+Memory.__doc__ = """What the daemon holds: ``user`` is the user's Reading to restore (None when
+it holds nothing), ``low``..``high`` the volumes it set since (None when none),
+``muted`` whether it muted."""
+NOTHING_HELD = Memory(None, None, None, False)
+
+Plan = collections.namedtuple("Plan", "steps memory outcome releases")
+Plan.__doc__ = """The steps, the memory while they run, what the plan does (for the log:
+muted, lowered, restored, capped, unchanged, taken over), and ``releases``:
+whether the memory becomes NOTHING_HELD once the last step is sent."""
+
+
+def parse_level(raw, flag):
+    """``mute``, ``off`` or a number of dB from a flag's text; ValueError with the fix."""
+    text = raw.strip().lower()
+    if text in ("mute", "off"):
+        return MUTE if text == "mute" else None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not MIN_DB <= value <= 0.0:
+        raise ValueError("-%s: %r is not mute, off or a level in dB from -150 to 0 (e.g. -40)"
+                         % (flag, raw))
+    return value
+
+
+def level_text(level):
+    """A level as the log shows it: mute, off, or its dB."""
+    if level is None:
+        return "off"
+    return level if level == MUTE else "%.1f" % level
+
+
+class Drive:
+    """Which goal each change of a local player asks for; the main thread's.
+
+    ``is_local(machine_id)`` says which players are the streamer's own.
+    A hold needs a real pause or stop of a player seen playing, and the
+    idle hold a play since start: a daemon that starts while nothing plays
+    does not mute what it never muted.
+    """
+
+    def __init__(self, policy, is_local):
+        self.policy = policy
+        self.is_local = is_local
+        self.playing = set()
+        self.played = False
+
+    def state_changed(self, change):
+        """The Goal a change asks for, or None."""
+        if not self.is_local(change.machine_id):
+            return None
+        if change.state == "playing":
+            self.playing.add(change.machine_id)
+            self.played = True
+            return Goal(None, "playing", change.player)
+        if change.state == "buffering":
+            return None
+        self.playing.discard(change.machine_id)
+        if (self.policy.pause is not None and not self.playing
+                and change.previous_state in ("playing", "buffering")):
+            return Goal(self.policy.pause, change.state, change.player)
+        return None
+
+    def players_idle(self):
+        if self.policy.idle is not None and not self.playing and self.played:
+            return Goal(self.policy.idle, "idle", "")
+        return None
+
+
+def is_ours(memory, volume):
+    """Whether ``volume`` is one the daemon set since it last read the user's."""
+    return (memory.low is not None
+            and memory.low - EPSILON_DB <= volume <= memory.high + EPSILON_DB)
+
+
+def user_setting(memory, reading):
+    """The user's volume and mute: what is remembered, unless the reading shows a change."""
+    if memory.user is None:
+        return reading
+    volume = memory.user.volume if is_ours(memory, reading.volume) else reading.volume
+    mute = memory.user.mute if memory.muted and reading.mute else reading.mute
+    return Reading(volume, mute)
+
+
+def ramp(start, end, seconds, step_s=STEP_S, first_at=0.0):
+    """Volume steps from ``start`` (excluded) to ``end`` (included), linear in dB."""
+    count = max(1, int(math.ceil(seconds / step_s - 1e-9))) if seconds > 0 else 1
+    return [Step(first_at + seconds * i / count, "volume", start + (end - start) * i / count)
+            for i in range(1, count + 1)]
+
+
+def _remember(memory, user, steps, muted):
+    volumes = [step.value for step in steps if step.what == "volume"]
+    if memory.user is not None and memory.low is not None:
+        volumes += [memory.low, memory.high]
+    if not volumes:
+        return Memory(user, None, None, muted)
+    return Memory(user, min(volumes), max(volumes), muted)
+
+
+def plan_hold(level, reading, memory, fade_s=0.0):
+    """Hold the volume down to ``level`` (MUTE or dB) from what ``reading`` shows."""
+    user = user_setting(memory, reading)
+    if memory.user is None:  # a hold starts: the range of ours starts afresh
+        memory = NOTHING_HELD
+    if reading.mute:
+        return Plan([], _remember(memory, user, [], memory.muted), "unchanged", False)
+    if level == MUTE:
+        return Plan([Step(0.0, "mute", True)], _remember(memory, user, [], True), "muted", False)
+    if reading.volume <= level + EPSILON_DB:
+        return Plan([], _remember(memory, user, [], memory.muted), "unchanged", False)
+    steps = ramp(reading.volume, level, fade_s)
+    return Plan(steps, _remember(memory, user, steps, memory.muted), "lowered", False)
+
+
+def plan_open(reading, memory, cap=None, fade_s=0.0):
+    """Give the user their volume back (faded in, at most ``cap``), or apply the cap alone."""
+    if memory.user is None:
+        if cap is not None and not reading.mute and reading.volume > cap + EPSILON_DB:
+            return Plan([Step(0.0, "cap", cap)], NOTHING_HELD, "capped", True)
+        return Plan([], NOTHING_HELD, "unchanged", True)
+    user = user_setting(memory, reading)
+    target = user.volume if cap is None else min(user.volume, cap)
+    steps = []
+    if reading.mute and memory.muted and not user.mute:
+        start = max(MIN_DB, target - FADE_FROM_DB) if fade_s > 0 else target
+        if abs(reading.volume - start) > EPSILON_DB:
+            steps.append(Step(0.0, "volume", start))
+        steps.append(Step(0.0, "mute", False))
+        if fade_s > 0:
+            steps += ramp(start, target, fade_s)
+    elif reading.mute:  # muted by the user, not by us: only the volume goes back
+        if abs(reading.volume - target) > EPSILON_DB:
+            steps.append(Step(0.0, "volume", target))
+    elif reading.volume < target - EPSILON_DB:
+        steps += ramp(reading.volume, target, fade_s)
+    elif reading.volume > target + EPSILON_DB:
+        steps.append(Step(0.0, "volume", target))  # down to the cap: never a loud surprise
+    taken_over = not is_ours(memory, reading.volume) and not (memory.muted and reading.mute)
+    outcome = "restored" if steps else ("taken over" if taken_over else "unchanged")
+    return Plan(steps, _remember(memory, user, steps, memory.muted), outcome, True)
+
+
+def sound_arrives(peaks, threshold=SOUND_DB):
+    """Whether capture peaks (dB per channel) show sound coming in."""
+    return any(peak > threshold for peak in peaks)

@@ -1,0 +1,359 @@
+"""The CamillaDSP service: the volume follows the music, on a thread of its own.
+
+As a listener (main thread) it turns each change into a ``Goal`` with the
+pure ``policy.Drive`` and queues it; nothing there waits on the network.
+Its thread owns the connection, the ``Memory`` of what it holds down and
+the fade in progress: before each change of ours it reads the fader, asks
+``policy`` for a plan and sends its steps, each at its time, waiting on
+its inbox (a new goal cuts a fade at once and turns it around from where
+it is). While it holds the volume down it reads the capture level every
+few seconds, and sound that no followed player explains gives the user
+their volume back. A lost connection is retried with backoff and, once
+back, reconciled with what the state now wants. At shutdown it restores
+what it holds down, within the daemon's deadline.
+
+Thread ownership: ``drive`` is the main thread's; ``link``, ``goal``,
+``memory``, ``steps`` and ``_probe_at`` are the service thread's;
+``status`` is a dict the service thread replaces whole and any thread
+reads.
+"""
+
+import collections
+import queue
+import time
+
+from streamerbrainz.camilladsp import policy
+from streamerbrainz.camilladsp.link import Link, ReplyError, WebSocketError
+from streamerbrainz.camilladsp.protocol import peaks_of
+from streamerbrainz.core.actions import CamillaDSPChanged
+from streamerbrainz.core.listener import Listener
+from streamerbrainz.lib.log import get_logger
+from streamerbrainz.lib.repeats import FailureLog
+from streamerbrainz.lib.service import ThreadService
+from streamerbrainz.lib.timefmt import iso
+
+log = get_logger(__name__)
+
+REPLY_TIMEOUT = 1.0  # connect, and each reply; CamillaDSP answers in milliseconds
+PROBE_EVERY = 3.0  # seconds between capture reads while the volume is held down
+FIRST_BACKOFF, MAX_BACKOFF = 1.0, 10.0  # a play must not wait long for a returned CamillaDSP
+STOP_MARGIN = 0.1  # seconds kept from the daemon's deadline to abort a call that hangs
+STOP = object()
+
+Timed = collections.namedtuple("Timed", "due step")
+
+
+class CamillaDSP(ThreadService, Listener):
+    """Drives one CamillaDSP fader from the local players' changes.
+
+    ``settings`` is a ``policy.Policy``; ``is_local(machine_id)`` names the
+    streamer's own players; ``actions`` is the main loop's queue, which
+    hears a ``CamillaDSPChanged`` when the status changes.
+    """
+
+    name = "camilladsp"
+
+    def __init__(self, url, settings, fader, is_local, actions, timeout=REPLY_TIMEOUT,
+                 clock=time.monotonic):
+        super().__init__()
+        self.url = url
+        self.settings = settings
+        self.fader = fader
+        self.actions = actions
+        self.timeout = timeout
+        self.clock = clock
+        self.drive = policy.Drive(settings, is_local)
+        self.inbox = queue.SimpleQueue()
+        self.link = None
+        self.goal = None
+        self.memory = policy.NOTHING_HELD
+        self.steps = collections.deque()
+        self.releases = False
+        self._probe_at = None
+        self._connect_at = 0.0
+        self._backoff = FIRST_BACKOFF
+        self._stop_by = None
+        self._failures = FailureLog(log)
+        self._warned_version = False
+        self.status = {"connected": False, "version": "", "fader": fader, "volume_db": None,
+                       "mute": None, "holding": False, "last_action": None, "error": ""}
+
+    # -- the listener (main thread) --------------------------------------------
+
+    def state_changed(self, change):
+        self._want(self.drive.state_changed(change))
+
+    def players_idle(self, last):
+        self._want(self.drive.players_idle())
+
+    def _want(self, goal):
+        if goal is not None:
+            self.inbox.put(goal)
+
+    # -- the service -----------------------------------------------------------
+
+    def wake(self):
+        self.inbox.put(STOP)
+
+    def stop(self, deadline):
+        """Restore what is held down, then stop; a hanging CamillaDSP is cut off in time."""
+        self._stop_by = deadline - STOP_MARGIN
+        self.stopping.set()
+        self.wake()
+        if self._thread is None:
+            return True
+        self._thread.join(max(0.0, self._stop_by - time.monotonic()))
+        if self._thread.is_alive():
+            link = self.link
+            if link is not None:
+                link.abort()
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        return not self._thread.is_alive()
+
+    def run(self):
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self._turn()
+                except Exception:
+                    log.exception("CamillaDSP service failed; carrying on")
+                    self._drop()
+        finally:
+            self._restore_at_exit()
+
+    def _turn(self):
+        """Wait for a goal or the next thing due, then do it."""
+        now = self.clock()
+        if self.link is None and now >= self._connect_at:
+            self._connect()
+            return
+        try:
+            item = self.inbox.get(timeout=self._wait(now))
+        except queue.Empty:
+            item = None
+        if item is STOP:
+            return
+        if item is not None:
+            self.goal = item
+            if self.link is None:
+                self._connect_at = min(self._connect_at, self.clock())
+                return
+            self._apply(item)
+        self._send_due()
+        self._probe()
+
+    def _wait(self, now):
+        dues = [self._connect_at] if self.link is None else []
+        if self.link is not None and self.steps:
+            dues.append(self.steps[0].due)
+        if self.link is not None and self._probe_at is not None:
+            dues.append(self._probe_at)
+        return max(0.0, min(dues) - now) if dues else None
+
+    # -- connecting --------------------------------------------------------------
+
+    def _connect(self):
+        link = Link(self.url, self.timeout, self.fader)
+        self.link = link
+        try:
+            link.open()
+            reading = link.read() if link.commands.supported else None
+        except (WebSocketError, ReplyError) as err:
+            self.link = None
+            link.abort()
+            self._connect_at = self.clock() + self._backoff
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            if not self.stopping.is_set():
+                self._failures.failed(getattr(err, "kind", "error"), self.clock(),
+                                      "CamillaDSP not reachable; retrying with backoff",
+                                      error=str(err))
+                self._set_status(connected=False, error=str(err))
+            return
+        self._backoff = FIRST_BACKOFF
+        fields = dict(version=link.version, fader=self.fader)
+        if reading is not None:
+            fields.update(volume_db=round(reading.volume, 2), mute=reading.mute)
+        if not self._failures.recovered("CamillaDSP connected again", **fields):
+            log.info("CamillaDSP connected", **fields)
+        self._set_status(connected=True, version=link.version, error="",
+                         volume_db=fields.get("volume_db"), mute=fields.get("mute"))
+        if not link.commands.supported:
+            if not self._warned_version:
+                log.warn("CamillaDSP %s has no Main volume or faders: StreamerBrainz changes "
+                         "nothing; upgrade CamillaDSP to 2.0 or later" % link.version)
+                self._warned_version = True
+            return
+        if self.goal is not None:  # reconcile with what the state wants now
+            self._apply(self.goal)
+
+    def _lost(self, err):
+        """The connection ended; keep the goal and the memory, retry soon."""
+        self._drop()
+        if self.stopping.is_set():
+            return
+        self._connect_at = self.clock() + FIRST_BACKOFF
+        self._failures.failed("lost", self.clock(), "CamillaDSP connection lost; reconnecting",
+                              error=str(err))
+        self._set_status(connected=False, error=str(err))
+
+    def _drop(self):
+        link, self.link = self.link, None
+        self.steps.clear()
+        self._probe_at = None
+        if link is not None:
+            link.abort()
+
+    # -- acting ------------------------------------------------------------------
+
+    def _apply(self, goal):
+        """Read the fader, plan from the reading, and send what is due now."""
+        link = self.link
+        if link is None or not link.commands.supported:
+            return
+        try:
+            reading = link.read()
+        except ReplyError as err:
+            self._failed(err)
+            return
+        except WebSocketError as err:
+            self._lost(err)
+            return
+        settings = self.settings
+        if goal.level is None:
+            plan = policy.plan_open(reading, self.memory, settings.max_volume,
+                                    settings.fade_in_ms / 1000.0)
+        else:
+            plan = policy.plan_hold(goal.level, reading, self.memory)
+        self.memory = plan.memory
+        self.releases = plan.releases
+        now = self.clock()
+        self.steps = collections.deque(Timed(now + step.at, step) for step in plan.steps)
+        self._probe_at = None
+        self._report(plan, goal, reading)
+        self._send_due()
+        if goal.level is not None and self.memory.user is not None:
+            self._start_probing()
+
+    def _report(self, plan, goal, reading):
+        fields = {}
+        if plan.outcome in ("restored", "capped"):
+            user = self.memory.user if self.memory.user is not None else reading
+            fields["volume_db"] = round(self._target(user.volume), 2)
+        elif plan.outcome == "lowered":
+            fields["volume_db"] = round(goal.level, 2)
+        if plan.outcome != "unchanged":
+            fields.update(cause=goal.cause)
+            if goal.player:
+                fields["player"] = goal.player
+            log.info("CamillaDSP %s" % plan.outcome, **fields)
+        self._set_status(holding=self.memory.user is not None and goal.level is not None,
+                         volume_db=round(reading.volume, 2), mute=reading.mute,
+                         last_action={"action": plan.outcome, "cause": goal.cause,
+                                      "at": iso(time.time())})
+
+    def _send_due(self):
+        now = self.clock()
+        while self.steps and self.steps[0].due <= now + 0.001 and self.link is not None:
+            step = self.steps.popleft().step
+            if not self._send(step):
+                self.steps.clear()
+                return
+        if not self.steps and self.releases and self.link is not None:
+            self.memory = policy.NOTHING_HELD
+            self.releases = False
+
+    def _send(self, step, deadline=None):
+        """Send one step; False when it failed (logged)."""
+        commands = self.link.commands
+        if step.what == "mute":
+            form = commands.set_mute(step.value)
+        elif step.what == "cap" and commands.has_limits:
+            form = commands.cap_volume(policy.MIN_DB, step.value)
+        else:
+            form = commands.set_volume(step.value)
+        try:
+            self.link.send(form, deadline)
+        except ReplyError as err:
+            self._failed(err)
+            return False
+        except WebSocketError as err:
+            self._lost(err)
+            return False
+        return True
+
+    def _failed(self, err):
+        self._failures.failed(("reply", err.command, err.name), self.clock(),
+                              "CamillaDSP command failed; the volume is left as it is",
+                              error=str(err))
+
+    # -- the capture guard -----------------------------------------------------------
+
+    def _start_probing(self):
+        """Read the capture peaks once to start afresh, then every PROBE_EVERY seconds."""
+        if self._peaks() is not None:
+            self._probe_at = self.clock() + PROBE_EVERY
+
+    def _probe(self):
+        if self._probe_at is None or self.clock() < self._probe_at or self.link is None:
+            return
+        peaks = self._peaks()
+        if peaks is None:
+            return
+        self._probe_at = self.clock() + PROBE_EVERY
+        if policy.sound_arrives(peaks):
+            log.info("CamillaDSP: sound arrives that no followed player explains; "
+                     "restoring the volume", peak_db=round(max(peaks), 1))
+            self.goal = policy.Goal(None, "capture", "")
+            self._apply(policy.Goal(None, "capture", ""))
+
+    def _peaks(self):
+        """The capture peaks since the last read, or None (the failure is logged)."""
+        form = self.link.commands.capture_peak()
+        try:
+            return peaks_of(form[0], self.link.send(form))
+        except ReplyError as err:
+            self._failed(err)
+        except WebSocketError as err:
+            self._lost(err)
+        self._probe_at = None
+        return None
+
+    # -- shutdown ------------------------------------------------------------------
+
+    def _restore_at_exit(self):
+        """Give back what is held down, silently (the players are paused or stopped)."""
+        link = self.link
+        try:
+            if link is None or self.memory.user is None or not link.commands.supported:
+                return
+            deadline = self._stop_by if self._stop_by is not None else self.clock() + 1.0
+            try:
+                reading = link.read(deadline)
+            except (ReplyError, WebSocketError) as err:
+                log.warn("CamillaDSP: cannot restore the volume at shutdown", error=str(err))
+                return
+            plan = policy.plan_open(reading, self.memory, self.settings.max_volume)
+            for step in plan.steps:
+                if not self._send(step, deadline):
+                    return
+            if plan.steps:
+                log.info("CamillaDSP restored", cause="shutdown",
+                         volume_db=round(self._target(plan.memory.user.volume), 2))
+        finally:
+            if self.link is not None:
+                left = (self._stop_by or time.monotonic()) - time.monotonic()
+                self.link.close(max(0.0, min(0.2, left)))
+
+    def _target(self, volume):
+        cap = self.settings.max_volume
+        return volume if cap is None else min(volume, cap)
+
+    # -- status ----------------------------------------------------------------------
+
+    def _set_status(self, **fields):
+        status = dict(self.status)
+        status.update(fields)
+        if status != self.status:
+            self.status = status
+            self.actions.put(CamillaDSPChanged(status))
+
