@@ -142,13 +142,21 @@ class Daemon:
             },
             "fetch_in_progress": in_progress,
             "fetch_seconds": round(seconds, 1),
+            **self.camilladsp_status(),
         }
+
+    def camilladsp_status(self):
+        """``{"camilladsp": status}`` when CamillaDSP is configured, else nothing."""
+        camilladsp = self.parts.camilladsp
+        return {"camilladsp": camilladsp.status} if camilladsp is not None else {}
 
     def state(self):
         keeper = self.parts.keeper
         snapshot = keeper.snapshot if keeper else {}
         followed = self.config.plex_machine_ids
-        return live.state_document(snapshot, followed, time.monotonic(), self.started)
+        document = live.state_document(snapshot, followed, time.monotonic(), self.started)
+        document.update(self.camilladsp_status())
+        return document
 
     def run(self):
         """Start, serve until a signal, stop; return the exit status."""
@@ -208,6 +216,14 @@ class Daemon:
             log.info("Plex polling enabled", interval_s=config.plex_poll_interval)
         if config.plexamp_url:
             log.info("Plexamp timeline enabled", url=config.plexamp_url)
+        if config.camilladsp_url:
+            from streamerbrainz.camilladsp.policy import level_text
+            log.info("CamillaDSP volume enabled", url=config.camilladsp_url,
+                     fader=config.camilladsp_fader, pause=level_text(config.camilladsp_pause),
+                     idle=level_text(config.camilladsp_idle),
+                     max_volume_db=("" if config.camilladsp_max_volume is None
+                                    else config.camilladsp_max_volume),
+                     local_player=self.parts.local.describe())
 
     def next_timeout(self, now):
         """Seconds until the loop must wake without an action, or None: no timer."""

@@ -13,7 +13,7 @@ back, reconciled with what the state now wants. At shutdown it restores
 what it holds down, within the daemon's deadline.
 
 Thread ownership: ``drive`` is the main thread's; ``link``, ``goal``,
-``memory``, ``steps`` and ``_probe_at`` are the service thread's;
+``memory``, ``steps``, ``_where`` and ``_probe_at`` are the service thread's;
 ``status`` is a dict the service thread replaces whole and any thread
 reads.
 """
@@ -75,6 +75,7 @@ class CamillaDSP(ThreadService, Listener):
         self._stop_by = None
         self._failures = FailureLog(log)
         self._warned_version = False
+        self._where = {}  # the volume and mute the running plan has left so far
         self.status = {"connected": False, "version": "", "fader": fader, "volume_db": None,
                        "mute": None, "holding": False, "last_action": None, "error": ""}
 
@@ -210,6 +211,8 @@ class CamillaDSP(ThreadService, Listener):
         link = self.link
         if link is None or not link.commands.supported:
             return
+        if goal.level is None and self.memory.user is None and self.settings.max_volume is None:
+            return  # nothing held and no cap: nothing to do, so nothing to read
         try:
             reading = link.read()
         except ReplyError as err:
@@ -228,6 +231,7 @@ class CamillaDSP(ThreadService, Listener):
         self.releases = plan.releases
         now = self.clock()
         self.steps = collections.deque(Timed(now + step.at, step) for step in plan.steps)
+        self._where = {"volume_db": round(reading.volume, 2), "mute": reading.mute}
         self._probe_at = None
         self._report(plan, goal, reading)
         self._send_due()
@@ -241,11 +245,13 @@ class CamillaDSP(ThreadService, Listener):
             fields["volume_db"] = round(self._target(user.volume), 2)
         elif plan.outcome == "lowered":
             fields["volume_db"] = round(goal.level, 2)
-        if plan.outcome != "unchanged":
-            fields.update(cause=goal.cause)
-            if goal.player:
-                fields["player"] = goal.player
-            log.info("CamillaDSP %s" % plan.outcome, **fields)
+        if plan.outcome == "unchanged":
+            self._set_status(volume_db=round(reading.volume, 2), mute=reading.mute)
+            return
+        fields.update(cause=goal.cause)
+        if goal.player:
+            fields["player"] = goal.player
+        log.info("CamillaDSP %s" % plan.outcome, **fields)
         self._set_status(holding=self.memory.user is not None and goal.level is not None,
                          volume_db=round(reading.volume, 2), mute=reading.mute,
                          last_action={"action": plan.outcome, "cause": goal.cause,
@@ -253,14 +259,26 @@ class CamillaDSP(ThreadService, Listener):
 
     def _send_due(self):
         now = self.clock()
+        sent = False
         while self.steps and self.steps[0].due <= now + 0.001 and self.link is not None:
             step = self.steps.popleft().step
             if not self._send(step):
                 self.steps.clear()
                 return
-        if not self.steps and self.releases and self.link is not None:
+            sent = True
+        if self.steps or self.link is None:
+            return
+        if self.releases:
             self.memory = policy.NOTHING_HELD
             self.releases = False
+        if sent:  # the plan's last step: the status shows where it ended
+            self._set_status(**self._where)
+
+    def _sent(self, step):
+        if step.what == "mute":
+            self._where["mute"] = step.value
+        else:
+            self._where["volume_db"] = round(step.value, 2)
 
     def _send(self, step, deadline=None):
         """Send one step; False when it failed (logged)."""
@@ -279,6 +297,7 @@ class CamillaDSP(ThreadService, Listener):
         except WebSocketError as err:
             self._lost(err)
             return False
+        self._sent(step)
         return True
 
     def _failed(self, err):

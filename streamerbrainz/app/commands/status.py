@@ -40,12 +40,34 @@ def rows(document):
 
 
 def render(document):
-    """The table a person reads, ending with whether anything plays."""
+    """The table a person reads, ending with whether anything plays, and CamillaDSP."""
     body = rows(document)
     if not body:
-        return "No players known yet.\n"
-    return table.render(COLUMNS, body) + "\n\nAny player playing: %s\n" % (
-        "yes" if document.get("any_playing") else "no")
+        text = "No players known yet.\n"
+    else:
+        text = table.render(COLUMNS, body) + "\n\nAny player playing: %s\n" % (
+            "yes" if document.get("any_playing") else "no")
+    camilladsp = document.get("camilladsp")
+    if isinstance(camilladsp, dict):
+        text += "CamillaDSP: %s\n" % camilladsp_line(camilladsp)
+    return text
+
+
+def camilladsp_line(status):
+    """``connected 4.1.3, fader main, -23.0 dB, muted by the daemon (paused)`` or why not."""
+    if not status.get("connected"):
+        return table.cell("not connected" + (": %s" % status["error"] if status.get("error")
+                                             else ""))
+    parts = ["connected %s" % status.get("version", ""), "fader %s" % status.get("fader", "")]
+    volume = status.get("volume_db")
+    if isinstance(volume, (int, float)) and not isinstance(volume, bool):
+        parts.append("%.1f dB" % volume)
+    if status.get("mute") is True:
+        parts.append("muted")
+    last = status.get("last_action")
+    if status.get("holding") and isinstance(last, dict):
+        parts.append("held down by the daemon (%s)" % last.get("cause", ""))
+    return table.cell(", ".join(parts))
 
 
 def problem(document):
