@@ -35,7 +35,7 @@ from streamerbrainz.lib.timefmt import iso
 log = get_logger(__name__)
 
 REPLY_TIMEOUT = 1.0  # connect, and each reply; CamillaDSP answers in milliseconds
-PROBE_EVERY = 3.0  # seconds between capture reads while the volume is held down
+PROBE_EVERY = 5.0  # seconds between capture reads while the volume is held down
 FIRST_BACKOFF, MAX_BACKOFF = 1.0, 10.0  # a play must not wait long for a returned CamillaDSP
 STOP_MARGIN = 0.1  # seconds kept from the daemon's deadline to abort a call that hangs
 STOP = object()
@@ -54,8 +54,9 @@ class CamillaDSP(ThreadService, Listener):
     name = "camilladsp"
 
     def __init__(self, url, settings, fader, is_local, actions, timeout=REPLY_TIMEOUT,
-                 clock=time.monotonic):
+                 probe_every=PROBE_EVERY, clock=time.monotonic):
         super().__init__()
+        self.probe_every = probe_every
         self.url = url
         self.settings = settings
         self.fader = fader
@@ -308,9 +309,9 @@ class CamillaDSP(ThreadService, Listener):
     # -- the capture guard -----------------------------------------------------------
 
     def _start_probing(self):
-        """Read the capture peaks once to start afresh, then every PROBE_EVERY seconds."""
+        """Read the capture peaks once to start afresh, then every ``probe_every`` seconds."""
         if self._peaks() is not None:
-            self._probe_at = self.clock() + PROBE_EVERY
+            self._probe_at = self.clock() + self.probe_every
 
     def _probe(self):
         if self._probe_at is None or self.clock() < self._probe_at or self.link is None:
@@ -318,7 +319,7 @@ class CamillaDSP(ThreadService, Listener):
         peaks = self._peaks()
         if peaks is None:
             return
-        self._probe_at = self.clock() + PROBE_EVERY
+        self._probe_at = self.clock() + self.probe_every
         if policy.sound_arrives(peaks):
             log.info("CamillaDSP: sound arrives that no followed player explains; "
                      "restoring the volume", peak_db=round(max(peaks), 1))
