@@ -163,6 +163,7 @@ class CamillaDSP(ThreadService, Listener):
         except (WebSocketError, ReplyError) as err:
             self.link = None
             link.abort()
+            link.close(0)
             self._connect_at = self.clock() + self._backoff
             self._backoff = min(self._backoff * 2, MAX_BACKOFF)
             if not self.stopping.is_set():
@@ -204,6 +205,7 @@ class CamillaDSP(ThreadService, Listener):
         self._probe_at = None
         if link is not None:
             link.abort()
+            link.close(0)  # after the abort: no close handshake, the socket is freed
 
     # -- acting ------------------------------------------------------------------
 
