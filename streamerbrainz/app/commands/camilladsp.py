@@ -24,9 +24,9 @@ def render(link, state, path, faders, driven):
                      "nothing; upgrade CamillaDSP to 2.0 or later" % link.version)
         return "\n".join(lines) + "\n"
     rows = [(name, "%.1f" % reading.volume, "yes" if reading.mute else "no",
-             "<- -camilladsp-fader" if name == driven else "")
+             "yes" if name == driven else "no")
             for name, reading in faders]
-    lines += ["", table.render(("FADER", "VOLUME DB", "MUTE", ""), rows)]
+    lines += ["", table.render(("FADER", "VOLUME DB", "MUTE", "DRIVEN"), rows)]
     return "\n".join(lines) + "\n"
 
 
