@@ -238,7 +238,7 @@ class CamillaDSP(ThreadService, Listener):
         self._probe_at = None
         self._report(plan, goal, reading)
         self._send_due()
-        if goal.level is not None and self.memory.user is not None:
+        if goal.level is not None and self.memory.user is not None and self.link is not None:
             self._start_probing()
 
     def _report(self, plan, goal, reading):
@@ -264,11 +264,8 @@ class CamillaDSP(ThreadService, Listener):
         now = self.clock()
         sent = False
         while self.steps and self.steps[0].due <= now + 0.001 and self.link is not None:
-            step = self.steps.popleft().step
-            if not self._send(step):
-                self.steps.clear()
-                return
-            sent = True
+            # A step that fails is logged and skipped: the next ones (an unmute) still count.
+            sent = self._send(self.steps.popleft().step) or sent
         if self.steps or self.link is None:
             return
         if self.releases:
@@ -285,6 +282,8 @@ class CamillaDSP(ThreadService, Listener):
 
     def _send(self, step, deadline=None):
         """Send one step; False when it failed (logged)."""
+        if self.link is None:
+            return False
         commands = self.link.commands
         if step.what == "mute":
             form = commands.set_mute(step.value)
@@ -307,6 +306,10 @@ class CamillaDSP(ThreadService, Listener):
         self._failures.failed(("reply", err.command, err.name), self.clock(),
                               "CamillaDSP command failed; the volume is left as it is",
                               error=str(err))
+        if err.kind == "malformed":  # the link closed it: reconnect, with no second line
+            self._drop()
+            self._connect_at = self.clock() + FIRST_BACKOFF
+            self._set_status(connected=False, error=str(err))
 
     # -- the capture guard -----------------------------------------------------------
 
@@ -356,8 +359,9 @@ class CamillaDSP(ThreadService, Listener):
                 return
             plan = policy.plan_open(reading, self.memory, self.settings.max_volume)
             for step in plan.steps:
-                if not self._send(step, deadline):
+                if self.link is None:
                     return
+                self._send(step, deadline)
             if plan.steps:
                 log.info("CamillaDSP restored", cause="shutdown",
                          volume_db=round(self._target(plan.memory.user.volume), 2))
