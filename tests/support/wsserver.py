@@ -185,12 +185,6 @@ class WsServer:
             sock.close()
         self._listener = None
 
-    def hang_up_all(self):
-        """Cut every open connection (a server restart); new ones are still accepted."""
-        with self._lock:
-            for sock in self._sockets:
-                _shutdown(sock)
-
     def __enter__(self):
         return self.start()
 
