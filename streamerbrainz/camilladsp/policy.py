@@ -177,6 +177,41 @@ def plan_open(reading, memory, cap=None, fade_s=0.0):
     return Plan(steps, _remember(memory, user, steps, memory.muted), outcome, True)
 
 
+def after_failure(failed, steps, volume, muted):
+    """The steps still worth sending after ``failed`` did not take.
+
+    ``volume`` and ``muted`` are where the fader is. A failed step is
+    skipped, except that a volume step that fails while muted drops the
+    plan's later volume steps: a fade that could not start low would
+    unmute at the current volume, dip and climb. The unmute is kept unless
+    the current volume is above where the plan was going (the cap): then it
+    stays muted rather than get loud.
+    """
+    if failed.what == "mute" or not muted:
+        return list(steps)
+    volumes = [step.value for step in steps if step.what != "mute"]
+    target = volumes[-1] if volumes else failed.value
+    too_loud = volume > target + EPSILON_DB
+    return [step for step in steps
+            if step.what == "mute" and not (too_loud and step.value is False)]
+
+
+def after_reconnect(memory, reading):
+    """The memory to plan with when a new connection first shows ``reading``.
+
+    CamillaDSP restarted without its statefile comes back at 0 dB: not a
+    user's choice. While the daemon holds the volume down, a reading louder
+    than the user's remembered volume is taken as not the user's (the range
+    of ours widens to hold it), so the restore returns to the remembered
+    volume; a quieter one is the user's.
+    """
+    if memory.user is None or reading.volume <= memory.user.volume + EPSILON_DB:
+        return memory
+    low = reading.volume if memory.low is None else min(memory.low, reading.volume)
+    high = reading.volume if memory.high is None else max(memory.high, reading.volume)
+    return memory._replace(low=low, high=high)
+
+
 def sound_arrives(peaks, threshold=SOUND_DB):
     """Whether capture peaks (dB per channel) show sound coming in."""
     return any(peak > threshold for peak in peaks)

@@ -186,8 +186,9 @@ class CamillaDSP(ThreadService, Listener):
                          "nothing; upgrade CamillaDSP to 2.0 or later" % link.version)
                 self._warned_version = True
             return
+        self.memory = policy.after_reconnect(self.memory, reading)
         if self.goal is not None:  # reconcile with what the state wants now
-            self._apply(self.goal)
+            self._apply(self.goal, reading)
 
     def _lost(self, err):
         """The connection ended; keep the goal and the memory, retry soon."""
@@ -209,35 +210,40 @@ class CamillaDSP(ThreadService, Listener):
 
     # -- acting ------------------------------------------------------------------
 
-    def _apply(self, goal):
-        """Read the fader, plan from the reading, and send what is due now."""
+    def _apply(self, goal, reading=None):
+        """Read the fader (unless ``reading`` is fresh), plan, and send what is due now."""
         link = self.link
         if link is None or not link.commands.supported:
             return
         if goal.level is None and self.memory.user is None and self.settings.max_volume is None:
             return  # nothing held and no cap: nothing to do, so nothing to read
-        try:
-            reading = link.read()
-        except ReplyError as err:
-            self._failed(err)
-            return
-        except WebSocketError as err:
-            self._lost(err)
-            return
+        if reading is None:
+            try:
+                reading = link.read()
+            except ReplyError as err:
+                self._failed(err)
+                return
+            except WebSocketError as err:
+                self._lost(err)
+                return
         settings = self.settings
         if goal.level is None:
             plan = policy.plan_open(reading, self.memory, settings.max_volume,
                                     settings.fade_in_ms / 1000.0)
         else:
             plan = policy.plan_hold(goal.level, reading, self.memory)
+        before = self.memory
         self.memory = plan.memory
         self.releases = plan.releases
         now = self.clock()
         self.steps = collections.deque(Timed(now + step.at, step) for step in plan.steps)
         self._where = {"volume_db": round(reading.volume, 2), "mute": reading.mute}
         self._probe_at = None
+        sent, failed = self._send_due()
+        if failed and not sent and not self.steps and self.link is not None:
+            self.memory, self.releases = before, False  # nothing took: nothing changed
+            return
         self._report(plan, goal, reading)
-        self._send_due()
         if goal.level is not None and self.memory.user is not None and self.link is not None:
             self._start_probing()
 
@@ -261,18 +267,39 @@ class CamillaDSP(ThreadService, Listener):
                                       "at": iso(time.time())})
 
     def _send_due(self):
+        """Send the steps that are due; return how many were sent and how many failed."""
         now = self.clock()
-        sent = False
+        sent = failed = 0
         while self.steps and self.steps[0].due <= now + 0.001 and self.link is not None:
-            # A step that fails is logged and skipped: the next ones (an unmute) still count.
-            sent = self._send(self.steps.popleft().step) or sent
+            step = self.steps.popleft().step
+            if self._send(step):
+                sent += 1
+            elif self.link is not None:  # refused, not lost: skip it, keep what still makes sense
+                failed += 1
+                self._skip(step)
         if self.steps or self.link is None:
-            return
+            return sent, failed
         if self.releases:
             self.memory = policy.NOTHING_HELD
             self.releases = False
         if sent:  # the plan's last step: the status shows where it ended
             self._set_status(**self._where)
+        return sent, failed
+
+    def _skip(self, failed):
+        """After a refused step, keep only the steps that still make sense."""
+        kept = policy.after_failure(failed, [timed.step for timed in self.steps],
+                                    self._where["volume_db"], self._where["mute"])
+        left = collections.deque()
+        wanted = iter(kept)
+        next_kept = next(wanted, None)
+        for timed in self.steps:
+            if timed.step is next_kept:
+                left.append(timed)
+                next_kept = next(wanted, None)
+            elif timed.step.what == "mute" and timed.step.value is False:
+                self.releases = False  # still muted by us: the next play tries again
+        self.steps = left
 
     def _sent(self, step):
         if step.what == "mute":
@@ -358,11 +385,18 @@ class CamillaDSP(ThreadService, Listener):
                 log.warn("CamillaDSP: cannot restore the volume at shutdown", error=str(err))
                 return
             plan = policy.plan_open(reading, self.memory, self.settings.max_volume)
-            for step in plan.steps:
+            self._where = {"volume_db": round(reading.volume, 2), "mute": reading.mute}
+            steps, sent = list(plan.steps), 0
+            while steps:
+                step = steps.pop(0)
                 if self.link is None:
                     return
-                self._send(step, deadline)
-            if plan.steps:
+                if self._send(step, deadline):
+                    sent += 1
+                else:
+                    steps = policy.after_failure(step, steps, self._where["volume_db"],
+                                                 self._where["mute"])
+            if sent:
                 log.info("CamillaDSP restored", cause="shutdown",
                          volume_db=round(self._target(plan.memory.user.volume), 2))
         finally:

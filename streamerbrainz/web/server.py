@@ -343,10 +343,7 @@ class BoundedServer(Service):
             selector.register(self._wake_r, selectors.EVENT_READ, "wake")
             try:
                 while not self._stopped:
-                    timeout = None
-                    if self._heap:
-                        timeout = max(0.0, self._heap[0][0] - time.monotonic())
-                    for key, _ in selector.select(timeout):
+                    for key, _ in selector.select(self._timeout(time.monotonic())):
                         try:
                             self._event(key)
                         except Exception:
@@ -381,14 +378,27 @@ class BoundedServer(Service):
         if len(self._heap) > 2 * (len(self._waiting) + len(self._lingering)) + 64:
             self._compact()
 
+    def _live(self, entry):
+        """Whether a heap entry still stands: its connection is here and was not rescheduled."""
+        when, _, item = entry
+        holder = self._lingering if isinstance(item, _Lingering) else self._waiting
+        return item.check_at == when and holder.get(item.sock) is item
+
     def _compact(self):
         """Drop heap entries of connections gone or rescheduled since, so they cost nothing."""
-        def live(entry):
-            when, _, item = entry
-            holder = self._lingering if isinstance(item, _Lingering) else self._waiting
-            return item.check_at == when and holder.get(item.sock) is item
-        self._heap = [entry for entry in self._heap if live(entry)]
+        self._heap = [entry for entry in self._heap if self._live(entry)]
         heapq.heapify(self._heap)
+
+    def _timeout(self, now):
+        """Seconds until the first deadline still standing, or None: the select's timeout.
+
+        Entries of connections gone since are dropped first, so that an idle
+        server never wakes for a connection it no longer has.
+        """
+        heap = self._heap
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        return max(0.0, heap[0][0] - now) if heap else None
 
     def _accept(self):
         """Take every connection the backlog holds, so it never overflows."""

@@ -322,16 +322,25 @@ class StandInCamillaDSP:
         """Wait until ``count`` connections in all were accepted; return whether they were."""
         return self.wait_for(lambda dsp: dsp._connections >= count, timeout)
 
-    def wait_for_command(self, match, count=1, timeout=5.0, since=None):
+    @property
+    def command_count(self):
+        """How many commands arrived so far (an ``after`` for ``wait_for_command``)."""
+        with self._lock:
+            return len(self._commands)
+
+    def wait_for_command(self, match, count=1, timeout=5.0, since=None, after=0):
         """The ``count``-th command matching ``match`` (a name, or a predicate on a Command).
 
         Only commands that arrived at or after ``since`` (time.monotonic())
-        count when given. Raises AssertionError when none came in time.
+        count when given, and only those after the first ``after`` (a
+        ``command_count``: the bench's long runs look at the new ones only).
+        Raises AssertionError when none came in time.
         """
         test = match if callable(match) else (lambda command: command.name == match)
 
         def found():
-            hits = [c for c in self._commands if (since is None or c.at >= since) and test(c)]
+            hits = [c for c in self._commands[after:]
+                    if (since is None or c.at >= since) and test(c)]
             return hits[count - 1] if len(hits) >= count else None
 
         with self._lock:

@@ -200,6 +200,49 @@ class OpenTest(unittest.TestCase):
         self.assertEqual(sent(plan)[-1], ("volume", -23.0))
 
 
+class FailureTest(unittest.TestCase):
+    """What is still sent after a step CamillaDSP refused: never a dip and a climb, never loud."""
+
+    FADE = [Step(0.2, "volume", -43.0), Step(0.4, "volume", -33.0), Step(0.6, "volume", -23.0)]
+    UNMUTE = Step(0.0, "mute", False)
+
+    def test_table(self):
+        start = Step(0.0, "volume", -53.0)
+        for name, failed, steps, volume, muted, kept in (
+                ("the start of a fade while muted: unmute at once, no fade",
+                 start, [self.UNMUTE] + self.FADE, -23.0, True, [self.UNMUTE]),
+                ("the start below a cap while muted above it: stay muted",
+                 Step(0.0, "volume", -10.0), [self.UNMUTE], 0.0, True, []),
+                ("a step in the middle of a fade: skipped, the rest goes on",
+                 self.FADE[0], self.FADE[1:], -53.0, False, self.FADE[1:]),
+                ("a mute: nothing else to drop", Step(0.0, "mute", True), [], -23.0, False, []),
+                ("an unmute: the later volumes still go",
+                 self.UNMUTE, self.FADE, -53.0, True, self.FADE)):
+            with self.subTest(name):
+                self.assertEqual(policy.after_failure(failed, steps, volume, muted), kept)
+
+
+class ReconnectTest(unittest.TestCase):
+    """A new connection's first reading, while the daemon holds the volume down."""
+
+    HELD = Memory(Reading(-23.0, False), None, None, True)
+
+    def test_louder_than_the_users_volume_is_not_the_users(self):
+        memory = policy.after_reconnect(self.HELD, Reading(0.0, False))  # no statefile: 0 dB
+        plan = policy.plan_open(Reading(0.0, False), memory, None, 0.0)
+        self.assertEqual(sent(plan), [("volume", -23.0)])
+
+    def test_quieter_is_the_users(self):
+        memory = policy.after_reconnect(self.HELD, Reading(-40.0, True))
+        self.assertEqual(memory, self.HELD)
+        plan = policy.plan_open(Reading(-40.0, True), memory, None, 0.0)
+        self.assertEqual(sent(plan), [("mute", False)])
+        self.assertEqual(plan.memory.user.volume, -40.0)
+
+    def test_nothing_held_is_left_alone(self):
+        self.assertIs(policy.after_reconnect(NOTHING_HELD, Reading(0.0, False)), NOTHING_HELD)
+
+
 class SoundTest(unittest.TestCase):
     def test_silence_reads_far_below_the_threshold(self):
         self.assertFalse(policy.sound_arrives([-100.0, -120.0]))

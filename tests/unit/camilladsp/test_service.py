@@ -130,6 +130,42 @@ class ServiceTest(unittest.TestCase):
         self.assertTrue(self.dsp.wait_for(lambda d: not d.mute()))
         self.assertEqual(self.dsp.volume(), -23.0)
 
+    def test_a_mute_that_fails_is_not_logged_as_muted_nor_held(self):
+        self.start()
+        self.dsp.fail("SetMute", "error", times=1)
+        self.service.state_changed(change("playing", "stopped"))
+        self.service.state_changed(change("paused", "playing"))
+        self.wait_for_log("CamillaDSP command failed; the volume is left as it is")
+        self.assertEqual(self.logs.find("CamillaDSP muted"), [])
+        self.assertFalse(self.service.status.get("holding"))
+        self.service.state_changed(change("playing", "paused"))
+        self.service.state_changed(change("paused", "playing"))  # this one takes
+        self.assertTrue(self.dsp.wait_for(lambda d: d.mute()))
+        self.assertEqual(self.logs.find("CamillaDSP taken over"), [])
+
+    def test_a_fade_that_cannot_start_low_unmutes_at_once_without_a_dip(self):
+        self.start(fade_in_ms=400)
+        self.play_then_pause()
+        self.dsp.fail("SetVolume", "error", times=1)
+        self.service.state_changed(change("playing", "paused"))
+        self.assertTrue(self.dsp.wait_for(lambda d: not d.mute()))
+        self.assertFalse(self.dsp.wait_for(lambda d: len(d.commands("SetVolume")) > 1, 0.6),
+                         "a fade after the unmute: %r" % self.dsp.changes())
+        self.assertEqual(self.dsp.changes(), [("SetMute", True), ("SetVolume", -53.0),
+                                              ("SetMute", False)])
+        self.assertEqual(self.dsp.volume(), -23.0)
+
+    def test_camilladsp_back_at_0_db_while_muted_restores_the_users_volume(self):
+        self.start(probe_every=0.1)  # the capture read finds the link gone
+        self.play_then_pause()
+        self.dsp.restart(statefile=False)  # no statefile: 0 dB, unmuted
+        self.assertTrue(self.dsp.wait_for(lambda d: d.connections >= 2 and d.mute(), 5))
+        again = [c.name for c in self.dsp.commands() if c.connection == 2]
+        self.assertEqual(again[:4], ["GetVersion", "GetVolume", "GetMute", "SetMute"])  # read once
+        self.service.state_changed(change("playing", "paused"))
+        self.assertTrue(self.dsp.wait_for(lambda d: not d.mute()))
+        self.assertEqual(self.dsp.volume(), -23.0)
+
     def test_a_reply_that_never_comes_closes_the_connection_and_it_comes_back(self):
         self.start(timeout=0.2)
         self.dsp.wait_for_command("GetMute")  # connected and read

@@ -296,6 +296,17 @@ class RecordTest(Case):
         self.assertEqual(dsp.connections, 2)
         self.assertTrue(dsp.wait_for(lambda d: d.volume(1) == -20.0))
 
+    def test_wait_for_a_command_after_a_count_looks_at_the_new_ones_only(self):
+        dsp = self.dsp()
+        ws = self.connect(dsp)
+        self.call(ws, "GetVolume")
+        after = dsp.command_count
+        self.assertEqual(after, 1)
+        with self.assertRaises(AssertionError):
+            dsp.wait_for_command("GetVolume", after=after, timeout=0.05)
+        self.call(ws, "GetVolume")
+        self.assertIs(dsp.wait_for_command("GetVolume", after=after), dsp.commands()[1])
+
     def test_wait_for_a_command_sent_from_another_thread(self):
         dsp = self.dsp()
         ws = self.connect(dsp)

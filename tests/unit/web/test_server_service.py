@@ -10,6 +10,7 @@ socket, never under a ``select`` still running.
 import contextlib
 import logging
 import queue
+import selectors
 import socket
 import socketserver
 import threading
@@ -208,6 +209,31 @@ class StopTests(ServiceCase):
             sock.close()
         self.assertEqual(deaths, [])
         self.assertEqual(failures(records), [])
+
+
+
+class IdleTests(ServiceCase):
+
+    def test_connections_gone_leave_the_accept_thread_asleep_without_a_timeout(self):
+        timeouts = []
+
+        class RecordingSelector(selectors.DefaultSelector):
+            def select(self, timeout=None):  # what the accept thread waits for
+                timeouts.append(timeout)
+                return super().select(timeout)
+
+        patch = mock.patch("selectors.DefaultSelector", RecordingSelector)
+        patch.start()
+        self.addCleanup(patch.stop)
+        server = self.make_server()
+        server.start()
+        for _ in range(5):  # kept alive by the server, then closed by the client
+            status, _, _ = self.get(server)
+            self.assertEqual(status, 200)
+        self.assertTrue(wait_for(lambda: timeouts and timeouts[-1] is None
+                                 and not server._waiting, 5),
+                        "the accept thread still wakes for a connection that is gone: "
+                        "its last timeouts %r" % timeouts[-3:])
 
 
 if __name__ == "__main__":
