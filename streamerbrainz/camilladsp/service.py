@@ -239,7 +239,7 @@ class CamillaDSP(ThreadService, Listener):
         self.steps = collections.deque(Timed(now + step.at, step) for step in plan.steps)
         self._where = {"volume_db": round(reading.volume, 2), "mute": reading.mute}
         self._probe_at = None
-        sent, failed = self._send_due()
+        sent, failed = self._send_due(report=False)
         if failed and not sent and not self.steps and self.link is not None:
             self.memory, self.releases = before, False  # nothing took: nothing changed
             return
@@ -255,19 +255,22 @@ class CamillaDSP(ThreadService, Listener):
         elif plan.outcome == "lowered":
             fields["volume_db"] = round(goal.level, 2)
         if plan.outcome == "unchanged":
-            self._set_status(volume_db=round(reading.volume, 2), mute=reading.mute)
+            self._set_status(**self._where)
             return
         fields.update(cause=goal.cause)
         if goal.player:
             fields["player"] = goal.player
         log.info("CamillaDSP %s" % plan.outcome, **fields)
         self._set_status(holding=self.memory.user is not None and goal.level is not None,
-                         volume_db=round(reading.volume, 2), mute=reading.mute,
                          last_action={"action": plan.outcome, "cause": goal.cause,
-                                      "at": iso(time.time())})
+                                      "at": iso(time.time())}, **self._where)
 
-    def _send_due(self):
-        """Send the steps that are due; return how many were sent and how many failed."""
+    def _send_due(self, report=True):
+        """Send the steps that are due; return how many were sent and how many failed.
+
+        The status shows where the plan ended once its last step is sent,
+        unless ``report`` is False (``_apply`` reports the whole plan itself).
+        """
         now = self.clock()
         sent = failed = 0
         while self.steps and self.steps[0].due <= now + 0.001 and self.link is not None:
@@ -282,7 +285,7 @@ class CamillaDSP(ThreadService, Listener):
         if self.releases:
             self.memory = policy.NOTHING_HELD
             self.releases = False
-        if sent:  # the plan's last step: the status shows where it ended
+        if sent and report:  # the plan's last step: the status shows where it ended
             self._set_status(**self._where)
         return sent, failed
 
