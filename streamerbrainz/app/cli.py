@@ -13,7 +13,7 @@ import os
 import sys
 
 from streamerbrainz import __version__
-from streamerbrainz.app import config
+from streamerbrainz.app import bridges, config
 from streamerbrainz.lib import log
 
 COMMANDS = {
@@ -87,6 +87,10 @@ def usage():
         "  python3 -m streamerbrainz players [flags]     list the players Plex sees now",
         "  python3 -m streamerbrainz status [-url URL]   show a running daemon's state",
         "  python3 -m streamerbrainz camilladsp [flags]  check the CamillaDSP set-up",
+        "  python3 -m streamerbrainz librespot-event [-url URL]",
+        "                                 librespot's --onevent program",
+        "  python3 -m streamerbrainz source-event [-url URL] NAME STATE [TITLE]",
+        "                                 a source plays, paused or stopped",
         "",
         "Flags take one or two dashes: -flag value or -flag=value. Each is also read",
         "from the environment variable shown (the command line wins). The commands",
@@ -161,6 +165,8 @@ def warn_unknown_environment(environ):
 def main(argv=None, environ=None):
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
+    if argv and argv[0] in bridges.NAMES:
+        return bridges.main(argv[0], argv[1:], environ)
     try:
         command, cli_values = parse_args(argv)
         values = config.gather(cli_values, environ, command)

@@ -322,15 +322,15 @@ def check_ca_file(path, server):
     return path
 
 
-def parse_networks(items):
+def parse_networks(items, flag="webhooks-allow"):
     """CIDR strings → networks; IPv4-mapped IPv6 networks become their IPv4 form."""
     found = []
     for item in items:
         try:
             found.append(networks.network(item))
         except ValueError:
-            raise ConfigError("-webhooks-allow: %r is not a network; use CIDR such as "
-                              "192.168.1.0/24, 10.0.0.5 or fd00::/8" % item) from None
+            raise ConfigError("-%s: %r is not a network; use CIDR such as "
+                              "192.168.1.0/24, 10.0.0.5 or fd00::/8" % (flag, item)) from None
     return tuple(found)
 
 
@@ -412,6 +412,7 @@ def _build(values, environ, need_plex, variables):
         webhooks_secret_file=secret_file,
         webhooks_secret=secret,
         webhooks_allow=parse_networks(values["webhooks-allow"]),
+        sources_allow=parse_networks(values["sources-allow"], "sources-allow"),
         plex_server_url=server,
         plex_token_file=token_file,
         plex_token=token,

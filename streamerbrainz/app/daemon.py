@@ -21,12 +21,13 @@ from streamerbrainz.core.actions import (
     CamillaDSPChanged, PlayerStateChanged, PlayersIdle, Reload, Shutdown)
 from streamerbrainz.core.idle import IdleWatch
 from streamerbrainz.core.listener import tell, tell_change
-from streamerbrainz.core.trigger import Trigger
+from streamerbrainz.core.trigger import PLEX, Trigger
 from streamerbrainz.lib import log as logging_setup
 from streamerbrainz.lib.log import get_logger
 from streamerbrainz.lib.service import stop_all
 from streamerbrainz.lib.timefmt import iso
 from streamerbrainz.plex import payloads
+from streamerbrainz.sources import events as source_events
 from streamerbrainz.web import live
 from streamerbrainz.web.routes import WEBHOOK_PATH, WebhookServer
 
@@ -67,7 +68,8 @@ class Daemon:
 
     def on_state_changed(self, change):
         track = change.track
-        log.info("Plex state changed", state=change.state, title=track.title,
+        name = "Plex" if change.source == PLEX else source_events.label(change.source)
+        log.info("%s state changed" % name, state=change.state, title=track.title,
                  artist=track.artist, album=track.album, position_ms=change.position_ms,
                  duration_ms=track.duration_ms, session_key=track.session_key,
                  rating_key=track.rating_key, player=change.player, product=change.product,
@@ -173,9 +175,11 @@ class Daemon:
         try:
             server = WebhookServer(
                 (config.webhooks_bind, config.webhooks_port), self.triggers, payloads.read,
-                followed=config.plex_machine_ids, plex_enabled=parts.keeper is not None,
+                followed=config.plex_machine_ids,
+                plex_enabled=bool(config.plex_enabled or config.plexamp_url),
                 health=self.health, state=self.state, hub=parts.hub,
-                secret=config.webhooks_secret, allow=config.webhooks_allow)
+                secret=config.webhooks_secret, allow=config.webhooks_allow,
+                read_source=source_events.parse, sources_allow=config.sources_allow)
         except OSError as err:
             host = config.webhooks_bind
             host = "[%s]" % host if ":" in host else host
@@ -207,7 +211,7 @@ class Daemon:
         if config.plex_enabled:
             log.info("Plex webhook enabled", server=config.plex_server_url,
                      machine_id=",".join(config.plex_machine_ids) or "*", endpoint=endpoint)
-        elif self.parts.keeper is None:
+        elif not config.plexamp_url:
             log.warn("Plex is not enabled: webhooks are acknowledged and nothing more; "
                      "set -plex-server-url and -plex-token-file")
         if config.plex_notifications:

@@ -45,10 +45,10 @@ class Parts:
         if config.plex_enabled:
             from streamerbrainz.plex.fetch import SessionFetch
             self.sessions = SessionFetch(self.plex_client(), config.plex_timeout)
-        if config.plex_enabled or config.plexamp_url:
-            self.keeper = StateKeeper(triggers, actions, self.sessions, config.plex_machine_ids,
-                                      config.plex_poll_interval)
-            self.services.append(self.keeper)
+        # Always: the bridged sources (Spotify, AirPlay) need it even without Plex.
+        self.keeper = StateKeeper(triggers, actions, self.sessions, config.plex_machine_ids,
+                                  config.plex_poll_interval)
+        self.services.append(self.keeper)
 
         if config.plex_notifications:
             from streamerbrainz.plex.notifications import NotificationStream

@@ -15,6 +15,7 @@ import collections
 import math
 
 from streamerbrainz.camilladsp.protocol import MIN_DB
+from streamerbrainz.core.trigger import PLEX
 
 MUTE = "mute"
 EPSILON_DB = 0.01  # CamillaDSP ignores smaller changes
@@ -83,8 +84,8 @@ class Drive:
 
     def state_changed(self, change):
         """The Goal a change asks for, or None."""
-        if not self.is_local(change.machine_id):
-            return None
+        if change.source == PLEX and not self.is_local(change.machine_id):
+            return None  # a bridged source (Spotify, AirPlay) is always the streamer's own
         if change.state == "playing":
             self.playing.add(change.machine_id)
             self.played = True

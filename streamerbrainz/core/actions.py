@@ -7,6 +7,7 @@ action is one new class here and one new entry there.
 import dataclasses
 
 from streamerbrainz.core.track import NO_TRACK, Track
+from streamerbrainz.core.trigger import PLEX
 
 
 # The kinds of change, decided once here: the listeners act on them.
@@ -40,6 +41,7 @@ class PlayerStateChanged:
     player: str = ""
     product: str = ""
     at: float = 0.0
+    source: str = PLEX
 
     @classmethod
     def from_state(cls, state, previous, now):
@@ -56,6 +58,7 @@ class PlayerStateChanged:
             player=state.player,
             product=state.product,
             at=state.updated_at,
+            source=state.source,
         )
 
     def fields(self):
@@ -67,6 +70,7 @@ class PlayerStateChanged:
             "artist": track.artist, "album": track.album, "position_ms": self.position_ms,
             "duration_ms": track.duration_ms, "session_key": track.session_key,
             "rating_key": track.rating_key, "player": self.player, "product": self.product,
+            "source": self.source,
         }
 
 

@@ -12,7 +12,7 @@ import time
 
 from streamerbrainz.core import tracker
 from streamerbrainz.core.actions import PlayerStateChanged
-from streamerbrainz.core.trigger import Trigger
+from streamerbrainz.core.trigger import PLEX, Trigger
 from streamerbrainz.lib.log import get_logger
 from streamerbrainz.lib.service import ThreadService
 
@@ -90,15 +90,24 @@ class StateKeeper(ThreadService):
         return not self.followed or machine_id in self.followed
 
     def handle(self, batch):
-        """One fetch for a batch of triggers, then the state rules per player."""
+        """One fetch for a batch of triggers, then the state rules per player.
+
+        A bridged source's events (Spotify, AirPlay) decide its state one by
+        one, in order; the fetch never touches those players.
+        """
         events = {}
         for event in batch:
-            if event.machine_id and self.follows(event.machine_id):
+            if event.origin != PLEX and event.machine_id:
+                self._update(event.machine_id, *tracker.observe_source(
+                    self.states.get(event.machine_id), event, self.clock(), self.wall()))
+            elif event.machine_id and self.follows(event.machine_id):
                 if event.state is not None or event.machine_id not in events:
                     events[event.machine_id] = event
+        plex_states = {machine_id: state for machine_id, state in self.states.items()
+                       if state.source == PLEX}
         current = None
         if self.sessions is not None:
-            current = self.sessions.current(events, self.states, self.follows,
+            current = self.sessions.current(events, plex_states, self.follows,
                                             at_start=any(e.source == "start" for e in batch))
         if current is None:
             for machine_id, event in events.items():
@@ -111,7 +120,7 @@ class StateKeeper(ThreadService):
             self.snapshot = dict(self.states)
             return
         now, wall = self.clock(), self.wall()
-        for machine_id in sorted(set(current) | set(self.states) | set(events)):
+        for machine_id in sorted(set(current) | set(plex_states) | set(events)):
             session = current.get(machine_id)
             previous = self.states.get(machine_id)
             event = tracker.deciding_event(events.get(machine_id), previous, session, fetched=True)
@@ -127,15 +136,15 @@ class StateKeeper(ThreadService):
         if state is None:
             return
         previous = self.states.get(machine_id)
-        if previous is None and not self._make_room(machine_id):
+        if previous is None and not self._make_room(machine_id, state.source != PLEX):
             return
         self.states[machine_id] = state
         if changed:
             self.actions.put(PlayerStateChanged.from_state(state, previous, self.clock()))
 
-    def _make_room(self, machine_id):
+    def _make_room(self, machine_id, bridged=False):
         """Whether a new player may be tracked, forgetting a stopped one if need be."""
-        if machine_id in self.followed:
+        if machine_id in self.followed or bridged:
             return True
         self._forget(self.wall(), room=1)
         if len(self.states) < tracker.MAX_PLAYERS:

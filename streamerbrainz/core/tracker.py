@@ -10,6 +10,7 @@ callers pass ``now``.
 import dataclasses
 
 from streamerbrainz.core.track import NO_TRACK, Track
+from streamerbrainz.core.trigger import PLEX
 
 PLAYING, PAUSED, BUFFERING, STOPPED = "playing", "paused", "buffering", "stopped"
 KNOWN_STATES = (PLAYING, PAUSED, BUFFERING, STOPPED)
@@ -40,6 +41,7 @@ class PlayerState:
     since: float = 0.0
     updated_at: float = 0.0
     stopped_by_event: bool = False
+    source: str = PLEX
 
     def position(self, now):
         """The position at monotonic time ``now``, moving only while playing."""
@@ -141,6 +143,35 @@ def _fill_in(current, event, fresh=False):
     if event.track.duration_ms and not current.track.duration_ms:
         changes["track"] = dataclasses.replace(current.track, duration_ms=event.track.duration_ms)
     return dataclasses.replace(current, **changes) if changes else current
+
+
+def observe_source(previous, event, now, wall):
+    """``(new_state, changed)`` for a bridged source (Spotify, AirPlay): its bridge decides.
+
+    An event without a state (librespot's ``track_changed``) keeps the state
+    and brings the track; a track change while stopped is no change.
+    """
+    base = previous if previous is not None else PlayerState(machine_id=event.machine_id,
+                                                             source=event.origin)
+    state = event.state or base.state
+    track = event.track
+    if track == NO_TRACK:
+        track = base.track
+    elif track.rating_key and track.rating_key == base.track.rating_key:
+        track = track.or_else(base.track)
+    if event.position_ms >= 0:
+        position = event.position_ms
+    elif track.identity() == base.track.identity():
+        position = base.position(now)
+    else:
+        position = 0
+    current = dataclasses.replace(
+        base, state=state, track=track, position_ms=position, position_at=now,
+        player=event.player or base.player, product=event.product or base.product,
+        since=wall, updated_at=wall, source=event.origin)
+    if previous is not None and previous.state == STOPPED and state == STOPPED:
+        return dataclasses.replace(current, since=previous.since), False
+    return settle(previous, current)
 
 
 def observe_without_fetch(previous, event, now, wall):

@@ -12,6 +12,8 @@ from typing import Optional
 
 from streamerbrainz.core.track import NO_TRACK, Track
 
+PLEX = "plex"  # the origin of every player Plex reports; a bridge's is its source's name
+
 
 @dataclasses.dataclass(frozen=True)
 class Trigger:
@@ -25,6 +27,8 @@ class Trigger:
     -1 when unknown; ``position_is_fresh`` says it is fresher than a
     session's (a pause, a timeline, a notification report the moment).
     ``event`` is the source's own name for what happened, for the log.
+    ``origin`` is what the player is: ``plex``, or the name of a bridged
+    source (``spotify``, ``airplay``) whose bridge decides its state alone.
     """
 
     source: str = "webhook"
@@ -38,3 +42,4 @@ class Trigger:
     position_ms: int = -1
     position_is_fresh: bool = False
     received_at: float = 0.0
+    origin: str = PLEX

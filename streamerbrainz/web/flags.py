@@ -16,4 +16,7 @@ FLAGS = (
     Flag("webhooks-allow", (),
          "network allowed to POST webhooks (CIDR, IPv4 or IPv6); repeat or comma-separate; "
          "empty allows every address", "list", "CIDR"),
+    Flag("sources-allow", (),
+         "network allowed to POST /sources/<name> besides loopback, where the bridges run "
+         "(CIDR); repeat or comma-separate", "list", "CIDR"),
 )

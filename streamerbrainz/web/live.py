@@ -40,6 +40,7 @@ def player_json(state, now):
         "rating_key": track.rating_key,
         "since": iso(state.since),
         "updated_at": iso(state.updated_at),
+        "source": state.source,
     }
 
 

@@ -1,4 +1,4 @@
-"""The HTTP routes: the webhook endpoint, health, state and events.
+"""The HTTP routes: the webhook endpoint, the sources' bridges, health, state and events.
 
 Routing, the webhook secret and source allow-list, body limits and small
 JSON answers live here; how connections are accepted, read and bounded
@@ -27,6 +27,8 @@ from streamerbrainz.web.server import (PREREAD_TOTAL, READ_DEADLINE, BoundedServ
 log = get_logger(__name__)
 
 WEBHOOK_PATH = "/webhooks/plex"
+SOURCES_PATH = "/sources/"  # + a source's name: what the bridges post
+MAX_SOURCE_BODY = 16 * 1024
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -36,8 +38,10 @@ ROUTES = {
     "/healthz": ("GET", "HEAD"),
     "/state": ("GET", "HEAD"),
     "/events": ("GET",),
+    SOURCES_PATH: ("POST",),
 }
 
+SOURCE_REFUSED = "this address may not send source events (loopback only, unless -sources-allow)"
 REFUSAL_WARNINGS = {
     403: "webhook refused: address not in -webhooks-allow",
     503: "read-ahead memory full; the slowest connection answered 503",
@@ -138,7 +142,12 @@ class WebhookHandler(DeadlineHandler):
             hub.unsubscribe(subscriber)
 
     def do_POST(self):
-        if self.route() is None:
+        path = self.route()
+        if path is None:
+            return
+        if path == SOURCES_PATH:
+            name = urllib.parse.urlsplit(self.path).path[len(SOURCES_PATH):]
+            self.reply(*self.server.accept_source(name, self.body, self.client_address[0]))
             return
         try:
             event, fetch, reason = self.server.read_webhook(
@@ -178,7 +187,8 @@ class WebhookServer(BoundedServer):
 
     def __init__(self, address, triggers, read_webhook, followed=(), plex_enabled=True, health=None,
                  state=None, hub=None, secret="", allow=(), max_connections=32,
-                 max_body=MAX_BODY, max_preread=PREREAD_TOTAL):
+                 max_body=MAX_BODY, max_preread=PREREAD_TOTAL, read_source=None,
+                 sources_allow=()):
         super().__init__(address, WebhookHandler, max_connections, max_body, max_preread)
         self.triggers = triggers
         self.read_webhook = read_webhook
@@ -189,6 +199,8 @@ class WebhookServer(BoundedServer):
         self.hub = hub
         self.secret = secret
         self.allow = tuple(network(item) for item in allow)
+        self.read_source = read_source  # (name, body, now) -> Trigger, or ValueError
+        self.sources_allow = tuple(network(item) for item in sources_allow)
         self._refusals = RepeatFilter()  # the accept thread's
         self._full = RepeatFilter()  # the workers', under _full_lock
         self._full_lock = threading.Lock()
@@ -209,6 +221,8 @@ class WebhookServer(BoundedServer):
             return None
         if path == WEBHOOK_PATH and secret:
             return None
+        if path.startswith(SOURCES_PATH) and len(path) > len(SOURCES_PATH):
+            return SOURCES_PATH
         return path
 
     def screen(self, head, address):
@@ -219,9 +233,21 @@ class WebhookServer(BoundedServer):
             return Refusal(404, "not found")
         if head.method not in allowed:
             return Refusal(405, "method not allowed", [("Allow", ", ".join(allowed))])
+        if path == SOURCES_PATH:
+            if self.read_source is None or not self.source_allowed(address[0]):
+                return Refusal(403, SOURCE_REFUSED)
+            if head.length > MAX_SOURCE_BODY:
+                return Refusal(413, "a source event is at most %d bytes" % MAX_SOURCE_BODY)
+            return None
         if head.method == "POST" and not self.allowed(address[0]):
             return Refusal(403, "this address may not send webhooks")
         return None
+
+    def source_allowed(self, address):
+        """Whether ``address`` may POST source events: loopback, or ``-sources-allow``."""
+        ip = client_ip(address)
+        return ip is not None and (ip.is_loopback or any(
+            ip.version == net.version and ip in net for net in self.sources_allow))
 
     def allowed(self, address):
         """Whether ``address`` may POST webhooks (``-webhooks-allow``)."""
@@ -231,18 +257,37 @@ class WebhookServer(BoundedServer):
         return ip is not None and any(ip.version == net.version and ip in net
                                       for net in self.allow)
 
-    def log_refusal(self, status, address):
+    def log_refusal(self, status, address, message=""):
         """Log refusals without flooding: one WARN a minute for each kind, all sources."""
-        message = REFUSAL_WARNINGS.get(status)
+        kind = status
+        if message == SOURCE_REFUSED:
+            kind, message = "source", "source event refused: address not in -sources-allow"
+        else:
+            message = REFUSAL_WARNINGS.get(status)
         if message is None:
             log.debug("request refused", status=status, client=address[0])
             return
-        log_now, repeats = self._refusals.check(status, time.monotonic())
+        log_now, repeats = self._refusals.check(kind, time.monotonic())
         if log_now:
             fields = {"repeated": repeats} if repeats else {}
             log.warn(message, client=address[0], **fields)
         else:
             log.debug(message, client=address[0])
+
+    def accept_source(self, name, body, client):
+        """Queue a bridge's event for the state keeper; return ``(status, body[, headers])``."""
+        try:
+            event = self.read_source(name, body, time.monotonic())
+        except ValueError as err:
+            log.debug("source event refused", error=str(err), client=client)
+            return 400, {"error": str(err)}
+        try:
+            self.triggers.put_nowait(event)
+        except queue.Full:
+            return 503, {"error": "too many events queued; retry"}, [("Retry-After", "1")]
+        log.debug("source event received", source=event.origin, event=event.event,
+                  state=event.state or "")
+        return 200, {"status": "queued"}
 
     def accept_event(self, event, fetch=True, reason=""):
         """Queue a trigger for the state keeper; return ``(status, body[, headers])``."""

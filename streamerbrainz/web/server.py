@@ -330,7 +330,7 @@ class BoundedServer(Service):
         """Return a ``Refusal`` for a request to answer from its head alone, or None."""
         return None
 
-    def log_refusal(self, status, address):
+    def log_refusal(self, status, address, message=""):
         """Called on the accept thread for each request refused before a worker."""
 
     # -- the accept thread -----------------------------------------------------
@@ -577,7 +577,7 @@ class BoundedServer(Service):
 
     def _refuse(self, pending, status, message, headers=()):
         """Answer a waiting connection with an error, then linger and close it."""
-        self.log_refusal(status, pending.address)
+        self.log_refusal(status, pending.address, message)
         self._forget(pending)
         sock = pending.sock
         self._send(sock, json_answer(status, {"error": message}, headers))

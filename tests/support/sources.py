@@ -7,7 +7,11 @@ events into every open stream, pings, or drops the streams to make the
 daemon reconnect. ``PlexampStub`` is a headless Plexamp player: it answers
 ``/resources`` and long-polls ``/player/timeline/poll``, holding each
 answer until the test changes the timeline or ``hold`` seconds pass (a
-change made between two polls is answered at once).
+change made between two polls is answered at once). It also takes the
+transport commands (``/player/playback/pause`` and the rest): it records
+each, answers ``OK`` and changes its timeline as a player would, unless
+the test makes it ignore a command (200 and nothing happens, as Plexamp
+does) or answer late.
 
 Both derive from ``httpstub.StubServer``: they bind to 127.0.0.1 on a free port,
 record every request, and release whatever they hold when stopped.
@@ -226,9 +230,47 @@ def timeline_xml(command_id, timeline):
 
 STOPPED = Timeline("stopped", 0, 0, "", "", "", "")
 
+PLAYBACK_PREFIX = "/player/playback/"
+PLAYBACK_COMMANDS = ("play", "pause", "playPause", "stop", "skipNext", "skipPrevious")
+NOT_FOUND = b"<html><body>404 Not Found</body></html>"
+
+# One transport command as the stand-in received it; ``at`` is time.monotonic().
+Command = collections.namedtuple("Command", "name command_id headers at")
+
+
+def after(command, timeline):
+    """The timeline a player shows after ``command``: ``timeline`` itself when nothing changes.
+
+    Pause and play keep the track and the time; a skip moves to the
+    neighbouring rating key (``Track <key>``, at 0 ms) and keeps the state;
+    with nothing queued only stop does anything.
+    """
+    if command == "stop":
+        return STOPPED
+    if not timeline.rating_key:
+        return timeline
+    if command == "playPause":
+        command = "pause" if timeline.state == "playing" else "play"
+    if command == "pause" and timeline.state == "playing":
+        return timeline._replace(state="paused")
+    if command == "play" and timeline.state == "paused":
+        return timeline._replace(state="playing")
+    if command in ("skipNext", "skipPrevious"):
+        step = 1 if command == "skipNext" else -1
+        key = timeline.rating_key
+        key = str(int(key) + step) if key.isdigit() else "%s%+d" % (key, step)
+        return timeline._replace(time=0, rating_key=key, title="Track %s" % key)
+    return timeline
+
+
+def command_id_of(query):
+    """The ``commandID`` of a parsed query as an int; None when missing or not a number."""
+    value = (query.get("commandID") or [""])[0]
+    return int(value) if value.isdigit() else None
+
 
 class PlexampStub(StubServer):
-    """A headless Plexamp on 127.0.0.1: ``/resources`` and the timeline long poll."""
+    """A headless Plexamp on 127.0.0.1: ``/resources``, the timeline long poll, the commands."""
 
     name = "plexamp-stub"
     server_version = "Plexamp-stub/1.0"
@@ -243,15 +285,53 @@ class PlexampStub(StubServer):
         self._version = 0
         self._answered = -1  # the first poll is answered at once
         self.polls = 0
+        self._commands = []
+        self._ignoring = {}  # command -> how many more to ignore (None: all)
+        self._delays = {}  # command -> seconds before its answer
 
     def set_timeline(self, state, time_ms=0, duration=0, rating_key="", title="", artist="",
                      album=""):
         """Change the music timeline; a poll in flight answers at once."""
+        self._change(Timeline(state, time_ms, duration, rating_key, title, artist, album))
+
+    def _change(self, timeline):
         with self._lock:
-            self._timeline = Timeline(state, time_ms, duration, rating_key, title, artist,
-                                      album)
+            self._timeline = timeline
             self._version += 1
             self._lock.notify_all()
+
+    def timeline(self):
+        """The music timeline now (a ``Timeline``)."""
+        with self._lock:
+            return self._timeline
+
+    def ignore(self, command, times=None):
+        """Answer ``command`` OK and do nothing, ``times`` more times (None: always; 0: stop)."""
+        self._known(command)
+        with self._lock:
+            self._ignoring[command] = times
+
+    def delay(self, command, seconds):
+        """Answer ``command`` ``seconds`` late (0: at once); it takes effect as it arrives."""
+        self._known(command)
+        with self._lock:
+            self._delays[command] = seconds
+
+    @staticmethod
+    def _known(command):
+        if command not in PLAYBACK_COMMANDS:
+            raise ValueError("the stand-in knows no command %r: use one of %s"
+                             % (command, ", ".join(PLAYBACK_COMMANDS)))
+
+    def commands(self, name=None):
+        """The commands received (named ``name``, if given), oldest first."""
+        with self._lock:
+            return [c for c in self._commands if name is None or c.name == name]
+
+    def wait_for_command(self, name, count=1, timeout=5):
+        """Wait until ``count`` commands named ``name`` arrived; return whether they did."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self.commands(name)) >= count, timeout)
 
     def poll_requests(self):
         with self._lock:
@@ -271,8 +351,11 @@ class PlexampStub(StubServer):
         if path == "/resources":
             handler.send_body(200, resources_xml(self.machine_id, self.title))
             return
+        if path.startswith(PLAYBACK_PREFIX) and path[len(PLAYBACK_PREFIX):] in PLAYBACK_COMMANDS:
+            self._command(handler, request)
+            return
         if path != "/player/timeline/poll":
-            handler.send_body(404, b"<html><body>404 Not Found</body></html>", "text/html")
+            handler.send_body(404, NOT_FOUND, "text/html")
             return
         command_id = int((params.get("commandID") or ["0"])[0] or 0)
         with self._lock:
@@ -287,6 +370,26 @@ class PlexampStub(StubServer):
             handler.close_connection = True
             return
         handler.send_body(200, timeline_xml(command_id, timeline))
+
+    def _command(self, handler, request):
+        name = request.path[len(PLAYBACK_PREFIX):]
+        with self._lock:
+            left = self._ignoring.get(name, 0)
+            if left is None or left > 0:
+                if left:
+                    self._ignoring[name] = left - 1
+            else:
+                timeline = after(name, self._timeline)
+                if timeline != self._timeline:
+                    self._change(timeline)
+            self._commands.append(Command(name, command_id_of(request.query), request.headers,
+                                          request.at))
+            self._lock.notify_all()
+            delay = self._delays.get(name, 0)
+        if delay and self.until_stopped(delay):
+            handler.close_connection = True
+            return
+        handler.send_body(200, b"OK", "text/plain")
 
 
 def start_notifying_stub(testcase, sessions, token=DEFAULT_TOKEN, hold_streams=False):

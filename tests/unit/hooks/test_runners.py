@@ -34,7 +34,7 @@ AT = 1764092400.25  # 2025-11-25T17:40:00.250Z
 
 SB_NAMES = ("SB_EVENT", "SB_STATE", "SB_PREVIOUS_STATE", "SB_TITLE", "SB_ARTIST", "SB_ALBUM",
             "SB_DURATION_MS", "SB_POSITION_MS", "SB_MACHINE_ID", "SB_PLAYER", "SB_PRODUCT",
-            "SB_RATING_KEY", "SB_SESSION_KEY")
+            "SB_RATING_KEY", "SB_SESSION_KEY", "SB_SOURCE")
 
 
 def change(state="playing", previous_state="stopped", **overrides):
@@ -91,6 +91,7 @@ class HookFieldsTests(unittest.TestCase):
             "SB_PRODUCT": "Plexamp",
             "SB_RATING_KEY": "6260",
             "SB_SESSION_KEY": "53",
+            "SB_SOURCE": "plex",
         })
         self.assertEqual(sorted(fields), sorted(SB_NAMES))
         for value in fields.values():
@@ -172,6 +173,7 @@ class NotificationJsonTests(unittest.TestCase):
             "album": "Once in a Lifetime: The Best Of", "duration_ms": 259560,
             "position_ms": 30496, "machine_id": MACHINE_ID, "player": "Office",
             "product": "Plexamp", "rating_key": "6260", "session_key": "53",
+            "source": "plex",
         })
         self.assertRegex(at, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
         self.assertAlmostEqual(datetime.datetime.fromisoformat(at).timestamp(), AT, places=3)

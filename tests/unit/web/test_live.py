@@ -28,7 +28,7 @@ SERVER_ID = "54664a3d8acc39983675640ec9ce00b70af9cc36"
 
 PLAYER_KEYS = {"machine_id", "player", "product", "state", "title", "artist", "album",
                "duration_ms", "position_ms", "session_key", "rating_key", "since",
-               "updated_at"}
+               "updated_at", "source"}
 
 
 def player_state(state="playing", machine_id=PI, position_ms=30496, position_at=100.0, **extra):
