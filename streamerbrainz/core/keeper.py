@@ -103,6 +103,9 @@ class StateKeeper(ThreadService):
             elif event.machine_id and self.follows(event.machine_id):
                 if event.state is not None or event.machine_id not in events:
                     events[event.machine_id] = event
+        if all(event.origin != PLEX for event in batch):
+            self.snapshot = dict(self.states)
+            return  # a bridge's news alone: nothing to ask Plex
         plex_states = {machine_id: state for machine_id, state in self.states.items()
                        if state.source == PLEX}
         current = None

@@ -11,6 +11,8 @@ from streamerbrainz.plex import fetch as sessions
 from streamerbrainz.plex.client import PlexError
 from tests.support.model import keeper, session, trigger
 from streamerbrainz.core.actions import PlayerStateChanged
+from streamerbrainz.core.track import Track
+from streamerbrainz.core.trigger import Trigger
 
 PI = "5e2b7f3c-8a41-4c1e-9d2a-3f6b1c0e7a99"
 TV = "tv-1234"
@@ -80,6 +82,50 @@ def drain(q):
             items.append(q.get_nowait())
         except queue.Empty:
             return items
+
+
+def spotify(state=None, title="", track_id="", event=""):
+    """A bridged source's trigger, as ``sources.events`` makes them."""
+    return Trigger(source="bridge", origin="spotify", machine_id="spotify", player="Spotify",
+                   product="librespot", event=event or state or "track_changed", state=state,
+                   track=Track(title=title, rating_key=track_id))
+
+
+class BridgedSourceTest(unittest.TestCase):
+
+    def make(self, client):
+        self.actions = queue.Queue()
+        return keeper(client, queue.Queue(), self.actions, followed=(PI,),
+                      clock=Clock(1000.0), wall=Clock(1_700_000_000.0))
+
+    def test_its_own_events_decide_and_a_plex_fetch_never_touches_it(self):
+        client = FakeClient([])  # Plex lists nothing at all
+        fetcher = self.make(client)
+        fetcher.handle([spotify(title="Song", track_id="t1"), spotify("playing", track_id="t1")])
+        fetcher.handle([webhook("media.stop")])  # a fetch: Plex knows nothing of Spotify
+        (change,) = drain(self.actions)
+        self.assertEqual((change.machine_id, change.state, change.source, change.track.title,
+                          change.player), ("spotify", "playing", "spotify", "Song", "Spotify"))
+        self.assertEqual(fetcher.states["spotify"].state, "playing")
+        self.assertEqual(client.calls, 1)
+
+    def test_a_new_track_while_playing_is_a_change_and_while_stopped_is_none(self):
+        fetcher = self.make(None)
+        fetcher.handle([spotify("playing", "One", "t1")])
+        fetcher.handle([spotify(title="Two", track_id="t2")])
+        fetcher.handle([spotify("stopped")])
+        fetcher.handle([spotify(title="Three", track_id="t3")])
+        self.assertEqual([(c.kind, c.state, c.track.title) for c in drain(self.actions)],
+                         [("play", "playing", "One"), ("track", "playing", "Two"),
+                          ("stop", "stopped", "Two")])
+        self.assertEqual(fetcher.states["spotify"].track.title, "Three")
+
+    def test_a_pause_naming_the_same_track_keeps_what_is_known_of_it(self):
+        fetcher = self.make(None)
+        fetcher.handle([spotify("playing", "One", "t1"), spotify("paused", track_id="t1")])
+        changes = drain(self.actions)
+        self.assertEqual([(c.state, c.track.title) for c in changes],
+                         [("playing", "One"), ("paused", "One")])
 
 
 class HandleTest(unittest.TestCase):

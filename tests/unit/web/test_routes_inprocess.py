@@ -19,7 +19,9 @@ import urllib.parse
 from streamerbrainz.lib.log import LogfmtFormatter
 from streamerbrainz.plex import payloads
 from streamerbrainz.web import live
+from streamerbrainz.sources import events as source_events
 from streamerbrainz.web.routes import WebhookServer
+from streamerbrainz.web.server import RequestHead
 from tests.support import webhooks
 from tests.support.webhooks import fixture
 
@@ -405,6 +407,69 @@ class AllowTests(InProcessCase):
         self.start_server(allow=("10.0.0.0/8",))
         self.assert_error(self.request("POST", "/nope"), 404)
         self.assertEqual(self.request("POST", "/healthz")[0], 405)
+
+
+class SourcesTests(InProcessCase):
+    """``POST /sources/<name>``: the bridges' door, loopback only unless -sources-allow."""
+
+    def start_sources(self, **kwargs):
+        return self.start_server(read_source=source_events.parse, **kwargs)
+
+    def post_source(self, name, document):
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        return self.post(body, "application/json", path="/sources/" + name)
+
+    def test_an_event_is_queued_as_the_sources_trigger(self):
+        self.start_sources()
+        answer = self.post_source("airplay", {"state": "playing", "title": "Radio"})
+        self.assertEqual(self.assert_json(answer, 200), {"status": "queued"})
+        (trigger,) = self.queued()
+        self.assertEqual((trigger.origin, trigger.machine_id, trigger.state, trigger.track.title),
+                         ("airplay", "airplay", "playing", "Radio"))
+
+    def test_a_bad_body_is_a_400_with_its_reason_and_nothing_queued(self):
+        self.start_sources()
+        for name, body, reason in (("airplay", b"nope", "body is not JSON"),
+                                   ("Air Play", {"state": "playing"}, "source name"),
+                                   ("airplay", {"state": "loud"}, "state: one of")):
+            with self.subTest(body=body):
+                error = self.assert_json(self.post_source(urllib.parse.quote(name), body), 400)
+                self.assertTrue(error["error"].startswith(reason), error)
+        self.assertEqual(self.queued(), [])
+
+    def test_an_event_over_16_kib_is_refused_from_its_head(self):
+        self.start_sources()
+        status, _, _ = self.raw(head(path="/sources/spotify", length=16 * 1024 + 1))
+        self.assertEqual(status, 413)
+        self.assertEqual(self.queued(), [])
+
+    def test_only_loopback_unless_sources_allow_says_otherwise(self):
+        self.start_sources(sources_allow=("192.168.1.0/24",), allow=("10.0.0.0/8",))
+        for address, allowed in (("127.0.0.1", True), ("::1", True), ("::ffff:127.0.0.1", True),
+                                 ("192.168.1.20", True), ("192.168.2.20", False),
+                                 ("10.0.0.5", False), ("fe80::1%eth0", False)):
+            with self.subTest(address=address):
+                self.assertEqual(self.server.source_allowed(address), allowed)
+        # -webhooks-allow guards the webhooks, not the bridges on loopback.
+        self.assertEqual(self.post_source("airplay", {"state": "stopped"})[0], 200)
+
+    def test_a_refused_address_gets_403_and_one_warning_that_names_the_flag(self):
+        self.start_sources()
+        refusal = self.server.screen(server_head("/sources/spotify"), ("192.168.1.20", 5000))
+        self.assertEqual(refusal.status, 403)
+        with self.assertLogs("streamerbrainz.web.routes", logging.DEBUG) as logs:
+            for _ in range(3):
+                self.server.log_refusal(403, ("192.168.1.20", 5000), refusal.message)
+        warnings = [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING]
+        self.assertEqual(warnings, ["source event refused: address not in -sources-allow"])
+
+    def test_without_a_reader_the_door_is_shut(self):
+        self.start_server()
+        self.assertEqual(self.post_source("airplay", {"state": "playing"})[0], 403)
+
+
+def server_head(path, length=20):
+    return RequestHead("POST", path, "HTTP/1.1", length, 100)
 
 
 if __name__ == "__main__":
