@@ -40,7 +40,7 @@ ARTIST = "Talking Heads"
 ALBUM = "Once in a Lifetime: The Best Of"
 SB_NAMES = ("SB_EVENT", "SB_STATE", "SB_PREVIOUS_STATE", "SB_TITLE", "SB_ARTIST", "SB_ALBUM",
             "SB_DURATION_MS", "SB_POSITION_MS", "SB_MACHINE_ID", "SB_PLAYER", "SB_PRODUCT",
-            "SB_RATING_KEY", "SB_SESSION_KEY")
+            "SB_RATING_KEY", "SB_SESSION_KEY", "SB_SOURCE")
 JSON_KEYS = sorted([name[3:].lower() for name in SB_NAMES] + ["at"])
 
 # Appends one record: "hook=NAME", "arg=..." lines, then the environment, then "--end--".

@@ -28,7 +28,7 @@ BEDROOM = "d2c4e6f8-1a3b-4c5d-9e7f-a1b2c3d4e5f6"
 
 PLAYER_KEYS = {"machine_id", "player", "product", "state", "title", "artist", "album",
                "duration_ms", "position_ms", "session_key", "rating_key", "since",
-               "updated_at"}
+               "updated_at", "source"}
 
 # machine id -> (player title, session key, rating key, track title)
 PLAYERS = {
