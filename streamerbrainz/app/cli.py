@@ -87,6 +87,8 @@ def usage():
         "  python3 -m streamerbrainz players [flags]     list the players Plex sees now",
         "  python3 -m streamerbrainz status [-url URL]   show a running daemon's state",
         "  python3 -m streamerbrainz camilladsp [flags]  check the CamillaDSP set-up",
+        "  python3 -m streamerbrainz control ACTION [-url URL] [-player ID]",
+        "                                 play, pause, toggle, next, previous or stop",
         "  python3 -m streamerbrainz librespot-event [-url URL]",
         "                                 librespot's --onevent program",
         "  python3 -m streamerbrainz source-event [-url URL] NAME STATE [TITLE]",
@@ -167,6 +169,9 @@ def main(argv=None, environ=None):
     environ = os.environ if environ is None else environ
     if argv and argv[0] in bridges.NAMES:
         return bridges.main(argv[0], argv[1:], environ)
+    if argv and argv[0] == "control":  # an action to name, not flags alone: its own parser
+        from streamerbrainz.app.commands import control
+        return control.main(argv[1:], environ)
     try:
         command, cli_values = parse_args(argv)
         values = config.gather(cli_values, environ, command)

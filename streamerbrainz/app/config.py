@@ -413,6 +413,7 @@ def _build(values, environ, need_plex, variables):
         webhooks_secret=secret,
         webhooks_allow=parse_networks(values["webhooks-allow"]),
         sources_allow=parse_networks(values["sources-allow"], "sources-allow"),
+        control_allow=parse_networks(values["control-allow"], "control-allow"),
         plex_server_url=server,
         plex_token_file=token_file,
         plex_token=token,

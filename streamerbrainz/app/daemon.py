@@ -21,6 +21,7 @@ from streamerbrainz.core.actions import (
     CamillaDSPChanged, PlayerStateChanged, PlayersIdle, Reload, Shutdown)
 from streamerbrainz.core.idle import IdleWatch
 from streamerbrainz.core.listener import tell, tell_change
+from streamerbrainz.core import transport
 from streamerbrainz.core.trigger import PLEX, Trigger
 from streamerbrainz.lib import log as logging_setup
 from streamerbrainz.lib.log import get_logger
@@ -34,6 +35,8 @@ from streamerbrainz.web.routes import WEBHOOK_PATH, WebhookServer
 log = get_logger(__name__)
 
 TRIGGER_QUEUE_SIZE = 1024
+# A control request's longest wait: the fade (at most 5 s), the command (2 s), its confirmation.
+CONTROL_WAIT = 11.0
 # Every service stops within this, together: DESIGN promises an exit within
 # 2 s of SIGTERM, and the interpreter needs a little of it to wind down.
 STOP_WITHIN = 1.5
@@ -179,7 +182,8 @@ class Daemon:
                 plex_enabled=bool(config.plex_enabled or config.plexamp_url),
                 health=self.health, state=self.state, hub=parts.hub,
                 secret=config.webhooks_secret, allow=config.webhooks_allow,
-                read_source=source_events.parse, sources_allow=config.sources_allow)
+                read_source=source_events.parse, sources_allow=config.sources_allow,
+                control=self.control, control_allow=config.control_allow)
         except OSError as err:
             host = config.webhooks_bind
             host = "[%s]" % host if ":" in host else host
@@ -204,6 +208,26 @@ class Daemon:
         finally:
             self.stop(started)
         return 0
+
+    def control(self, action, player):
+        """``POST /control/<action>`` (on an HTTP worker): ``(status, {"done": ...})``."""
+        if action not in transport.ACTIONS:
+            return 404, {"done": False, "reason": "unknown action %r: use one of %s"
+                                                  % (action[:40], ", ".join(transport.ACTIONS))}
+        parts = self.parts
+        if parts.transport is None:
+            return 503, {"done": False, "reason": "no Plexamp to control: set -plexamp-url"}
+        machine_id = parts.plexamp_machine_id()
+        if machine_id is None:
+            return 503, {"done": False, "reason": "the Plexamp at -plexamp-url has not "
+                                                  "answered yet"}
+        known = parts.keeper.snapshot.get(machine_id)
+        names = (machine_id, known.player if known is not None else machine_id)
+        if player and player not in names:
+            return 404, {"done": False, "reason": "player %r is not the Plexamp at "
+                                                  "-plexamp-url" % player[:64]}
+        result = parts.transport.request(machine_id, action, "control").wait(CONTROL_WAIT)
+        return 200, ({"done": True} if result.done else {"done": False, "reason": result.reason})
 
     def log_configuration(self):
         config = self.config

@@ -61,6 +61,7 @@ class Parts:
             plexamp = PlexampPoller(client, triggers, self.keeper.follows)
             self.sources.append(plexamp)
         self.services.extend(self.sources)
+        self._plexamp = plexamp
         self.local = LocalPlayers(config.local_player, plexamp_id=(
             (lambda: plexamp.identity[0] if plexamp.identity else None) if plexamp else None))
 
@@ -68,11 +69,57 @@ class Parts:
             from streamerbrainz.camilladsp.policy import Policy
             from streamerbrainz.camilladsp.service import CamillaDSP
             settings = Policy(config.camilladsp_idle, config.camilladsp_pause,
-                              config.camilladsp_max_volume, config.camilladsp_fade_in_ms)
+                              config.camilladsp_max_volume, config.camilladsp_fade_in_ms,
+                              config.camilladsp_fade_out_ms)
             self.camilladsp = CamillaDSP(config.camilladsp_url, settings,
                                          config.camilladsp_fader, self.local, actions)
             self.services.append(self.camilladsp)
             self.listeners.append(self.camilladsp)
+
+        self.transport = None
+        if plexamp is not None:
+            self.transport = self._transport(plexamp)
+            self.services.append(self.transport)
+            self.listeners.append(self.transport)
+            if config.source_policy == "last-wins":
+                from streamerbrainz.core.handover import Handover
+                transport = self.transport
+                self.listeners.append(Handover(
+                    self.local, self.plexamp_id_is,
+                    lambda machine_id, cause: transport.request(machine_id, "pause", cause)))
+
+    def _transport(self, plexamp):
+        """The soft transport for the local Plexamp, with CamillaDSP's fade when configured."""
+        from streamerbrainz.core.transport import Transport
+        from streamerbrainz.plex.client import CLIENT_IDENTIFIER
+        from streamerbrainz.plex.control import PlexampControl
+        config = self.config
+        controls = {}
+
+        def send(machine_id, action):
+            if not self.plexamp_id_is(machine_id):
+                raise ValueError("%s is not the Plexamp at -plexamp-url" % machine_id)
+            if machine_id not in controls:
+                controls.clear()
+                controls[machine_id] = PlexampControl(config.plexamp_url, CLIENT_IDENTIFIER,
+                                                      machine_id)
+            controls[machine_id].send(action)
+
+        dsp = self.camilladsp
+        keeper = self.keeper
+        return Transport(send, lambda: keeper.snapshot,
+                         quiet=dsp.quiet if dsp is not None else None,
+                         release=dsp.release if dsp is not None else None)
+
+    def plexamp_machine_id(self):
+        """The machine id of the Plexamp at -plexamp-url, or None until it said."""
+        known = self._plexamp.identity if self._plexamp is not None else None
+        return known[0] if known is not None else None
+
+    def plexamp_id_is(self, machine_id):
+        """Whether ``machine_id`` is the Plexamp at -plexamp-url (once it said who it is)."""
+        known = self._plexamp.identity if self._plexamp is not None else None
+        return known is not None and known[0] == machine_id
 
     def plex_client(self):
         """A new client of the configured Plex server; each thread asks through its own."""

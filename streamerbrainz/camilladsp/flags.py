@@ -22,6 +22,9 @@ FLAGS = (
          "(empty: no cap)", metavar="DB"),
     Flag("camilladsp-fade-in-ms", 1500, "milliseconds to fade the volume back in after a mute "
          "or a lowered level", "int", "MS", (0, 60000)),
+    Flag("camilladsp-fade-out-ms", 1000, "milliseconds to fade the volume out before a soft "
+         "pause or stop (POST /control, a source that yields) mutes it", "int", "MS",
+         (0, 10000)),
 )
 
 

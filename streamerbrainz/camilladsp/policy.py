@@ -23,8 +23,10 @@ FADE_FROM_DB = 30.0  # a fade-in out of silence starts this far below its target
 STEP_S = 0.2  # the time between two steps of a fade longer than CamillaDSP's own ramp
 SOUND_DB = -60.0  # a capture peak above this is sound arriving (silence reads near -100)
 
-Policy = collections.namedtuple("Policy", "idle pause max_volume fade_in_ms")
-Policy.__doc__ = """The volume policy: ``idle`` and ``pause`` are MUTE, dB or None (off)."""
+Policy = collections.namedtuple("Policy", "idle pause max_volume fade_in_ms fade_out_ms",
+                                defaults=(1000,))
+Policy.__doc__ = """The volume policy: ``idle`` and ``pause`` are MUTE, dB or None (off);
+``fade_out_ms`` is the soft pause's fade before it mutes."""
 
 Goal = collections.namedtuple("Goal", "level cause player")
 Goal.__doc__ = """Open (``level`` None) or hold down to ``level``; ``cause`` names why."""
@@ -143,7 +145,11 @@ def plan_hold(level, reading, memory, fade_s=0.0):
     if reading.mute:
         return Plan([], _remember(memory, user, [], memory.muted), "unchanged", False)
     if level == MUTE:
-        return Plan([Step(0.0, "mute", True)], _remember(memory, user, [], True), "muted", False)
+        # A soft pause fades out first, then mutes: the volume it leaves low is ours.
+        steps = (ramp(reading.volume, max(MIN_DB, reading.volume - FADE_FROM_DB), fade_s)
+                 if fade_s > 0 else [])
+        steps.append(Step(fade_s, "mute", True))
+        return Plan(steps, _remember(memory, user, steps, True), "muted", False)
     if reading.volume <= level + EPSILON_DB:
         return Plan([], _remember(memory, user, [], memory.muted), "unchanged", False)
     steps = ramp(reading.volume, level, fade_s)

@@ -13,13 +13,15 @@ back, reconciled with what the state now wants. At shutdown it restores
 what it holds down, within the daemon's deadline.
 
 Thread ownership: ``drive`` is the main thread's; ``link``, ``goal``,
-``memory``, ``steps``, ``_where`` and ``_probe_at`` are the service thread's;
+``memory``, ``steps``, ``_where``, ``_probe_at`` and ``_done`` are the service
+thread's (the soft transport's thread only waits on the Event in ``_done``);
 ``status`` is a dict the service thread replaces whole and any thread
 reads.
 """
 
 import collections
 import queue
+import threading
 import time
 
 from streamerbrainz.camilladsp import policy
@@ -41,6 +43,8 @@ STOP_MARGIN = 0.1  # seconds kept from the daemon's deadline to abort a call tha
 STOP = object()
 
 Timed = collections.namedtuple("Timed", "due step")
+# A soft pause: hold ``goal`` after a fade of ``fade_s``; ``done`` is set once it is muted.
+Soft = collections.namedtuple("Soft", "goal fade_s done")
 
 
 class CamillaDSP(ThreadService, Listener):
@@ -77,6 +81,7 @@ class CamillaDSP(ThreadService, Listener):
         self._failures = FailureLog(log)
         self._warned_version = False
         self._where = {}  # the volume and mute the running plan has left so far
+        self._done = None  # a soft pause's Event, set once its plan has ended
         self.status = {"connected": False, "version": "", "fader": fader, "volume_db": None,
                        "mute": None, "holding": False, "last_action": None, "error": ""}
 
@@ -91,6 +96,24 @@ class CamillaDSP(ThreadService, Listener):
     def _want(self, goal):
         if goal is not None:
             self.inbox.put(goal)
+
+    # -- the soft transport (its own thread) ----------------------------------------
+
+    def quiet(self, cause, player, deadline):
+        """Fade out and mute for a soft pause; return whether it is quiet by ``deadline``.
+
+        Not connected, there is nothing to fade: True at once.
+        """
+        if self.link is None:
+            return True
+        done = threading.Event()
+        self.inbox.put(Soft(policy.Goal(policy.MUTE, cause, player),
+                            self.settings.fade_out_ms / 1000.0, done))
+        return done.wait(max(0.0, deadline - time.monotonic()))
+
+    def release(self, cause, player):
+        """Give the volume back: the soft pause did not happen."""
+        self.inbox.put(policy.Goal(None, cause, player))
 
     # -- the service -----------------------------------------------------------
 
@@ -135,12 +158,16 @@ class CamillaDSP(ThreadService, Listener):
             item = None
         if item is STOP:
             return
+        fade_s = 0.0
+        if isinstance(item, Soft):
+            self._done, fade_s, item = item.done, item.fade_s, item.goal
         if item is not None:
             self.goal = item
             if self.link is None:
                 self._connect_at = min(self._connect_at, self.clock())
+                self._quiet_done()
                 return
-            self._apply(item)
+            self._apply(item, fade_s=fade_s)
         self._send_due()
         self._probe()
 
@@ -204,16 +231,18 @@ class CamillaDSP(ThreadService, Listener):
         link, self.link = self.link, None
         self.steps.clear()
         self._probe_at = None
+        self._quiet_done()
         if link is not None:
             link.abort()
             link.close(0)  # after the abort: no close handshake, the socket is freed
 
     # -- acting ------------------------------------------------------------------
 
-    def _apply(self, goal, reading=None):
+    def _apply(self, goal, reading=None, fade_s=0.0):
         """Read the fader (unless ``reading`` is fresh), plan, and send what is due now."""
         link = self.link
         if link is None or not link.commands.supported:
+            self._quiet_done()
             return
         if goal.level is None and self.memory.user is None and self.settings.max_volume is None:
             return  # nothing held and no cap: nothing to do, so nothing to read
@@ -222,6 +251,7 @@ class CamillaDSP(ThreadService, Listener):
                 reading = link.read()
             except ReplyError as err:
                 self._failed(err)
+                self._quiet_done()
                 return
             except WebSocketError as err:
                 self._lost(err)
@@ -231,7 +261,7 @@ class CamillaDSP(ThreadService, Listener):
             plan = policy.plan_open(reading, self.memory, settings.max_volume,
                                     settings.fade_in_ms / 1000.0)
         else:
-            plan = policy.plan_hold(goal.level, reading, self.memory)
+            plan = policy.plan_hold(goal.level, reading, self.memory, fade_s)
         before = self.memory
         self.memory = plan.memory
         self.releases = plan.releases
@@ -280,7 +310,10 @@ class CamillaDSP(ThreadService, Listener):
             elif self.link is not None:  # refused, not lost: skip it, keep what still makes sense
                 failed += 1
                 self._skip(step)
-        if self.steps or self.link is None:
+        if self.steps:
+            return sent, failed
+        self._quiet_done()
+        if self.link is None:
             return sent, failed
         if self.releases:
             self.memory = policy.NOTHING_HELD
@@ -288,6 +321,12 @@ class CamillaDSP(ThreadService, Listener):
         if sent and report:  # the plan's last step: the status shows where it ended
             self._set_status(**self._where)
         return sent, failed
+
+    def _quiet_done(self):
+        """A soft pause's plan has ended (or cannot run): its caller waits no more."""
+        done, self._done = self._done, None
+        if done is not None:
+            done.set()
 
     def _skip(self, failed):
         """After a refused step, keep only the steps that still make sense."""

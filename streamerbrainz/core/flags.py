@@ -1,6 +1,6 @@
 """The core room's flags: when the players count as idle (see ``idle``), which are local."""
 
-from streamerbrainz.lib.flags import Flag
+from streamerbrainz.lib.flags import ConfigError, Flag
 
 TITLE = "Idle and local players"
 HELP_ORDER = 40  # where -help shows this room: lower first
@@ -14,4 +14,15 @@ FLAGS = (
     Flag("local-player", (), "a machine id of this streamer's own player, which drives its "
          "volume; repeat or separate with commas (default: the Plexamp at -plexamp-url when "
          "set, else every followed player)", "list", "ID"),
+    Flag("source-policy", "last-wins", "last-wins: when one of this streamer's sources starts "
+         "while another plays, the other yields (the local Plexamp is soft-paused); off: "
+         "they may play over each other", metavar="POLICY"),
 )
+
+
+def check(values):
+    """The room's settings that need more than a type; ConfigError with the fix."""
+    policy = values["source-policy"].strip().lower()
+    if policy not in ("last-wins", "off"):
+        raise ConfigError("-source-policy: %r is not last-wins or off" % values["source-policy"])
+    return {"source_policy": policy}

@@ -19,4 +19,7 @@ FLAGS = (
     Flag("sources-allow", (),
          "network allowed to POST /sources/<name> besides loopback, where the bridges run "
          "(CIDR); repeat or comma-separate", "list", "CIDR"),
+    Flag("control-allow", (),
+         "network allowed to POST /control/<action> besides loopback (Home Assistant on the "
+         "LAN: CIDR); repeat or comma-separate", "list", "CIDR"),
 )

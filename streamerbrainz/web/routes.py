@@ -29,6 +29,8 @@ log = get_logger(__name__)
 WEBHOOK_PATH = "/webhooks/plex"
 SOURCES_PATH = "/sources/"  # + a source's name: what the bridges post
 MAX_SOURCE_BODY = 16 * 1024
+CONTROL_PATH = "/control/"  # + an action: the soft transport
+MAX_CONTROL_BODY = 4096
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -39,9 +41,11 @@ ROUTES = {
     "/state": ("GET", "HEAD"),
     "/events": ("GET",),
     SOURCES_PATH: ("POST",),
+    CONTROL_PATH: ("POST",),
 }
 
 SOURCE_REFUSED = "this address may not send source events (loopback only, unless -sources-allow)"
+CONTROL_REFUSED = "this address may not control the players (loopback only, unless -control-allow)"
 REFUSAL_WARNINGS = {
     403: "webhook refused: address not in -webhooks-allow",
     503: "read-ahead memory full; the slowest connection answered 503",
@@ -149,6 +153,9 @@ class WebhookHandler(DeadlineHandler):
             name = urllib.parse.urlsplit(self.path).path[len(SOURCES_PATH):]
             self.reply(*self.server.accept_source(name, self.body, self.client_address[0]))
             return
+        if path == CONTROL_PATH:
+            self.reply(*self.control())
+            return
         try:
             event, fetch, reason = self.server.read_webhook(
                 self.headers.get("Content-Type", ""), self.body, self.server.followed)
@@ -157,6 +164,26 @@ class WebhookHandler(DeadlineHandler):
             self.reply(400, {"error": str(err)})
             return
         self.reply(*self.server.accept_event(event, fetch, reason))
+
+    def control(self):
+        """``POST /control/<action>``: refused from a web page, else the soft transport's answer.
+
+        A browser on the LAN sends an ``Origin`` with a cross-site POST, and
+        can send a form without one: so an ``Origin`` of another site, and
+        any body that is not JSON, are refused before anything happens.
+        """
+        parts = urllib.parse.urlsplit(self.path)
+        origin = self.headers.get("Origin")
+        host = self.headers.get("Host", "")
+        if origin is not None and origin not in ("http://" + host, "https://" + host):
+            return 403, {"done": False, "reason": "a request from another site (Origin %s) "
+                                                  "is refused" % origin[:100]}
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if self.body and content_type != "application/json":
+            return 415, {"done": False, "reason": "send no body, or application/json"}
+        query = urllib.parse.parse_qs(parts.query)
+        player = (query.get("player") or [""])[0]
+        return self.server.control(parts.path[len(CONTROL_PATH):], player)
 
     def do_other(self):
         """A method no route allows: ``route()`` answers 404 or 405."""
@@ -188,7 +215,7 @@ class WebhookServer(BoundedServer):
     def __init__(self, address, triggers, read_webhook, followed=(), plex_enabled=True, health=None,
                  state=None, hub=None, secret="", allow=(), max_connections=32,
                  max_body=MAX_BODY, max_preread=PREREAD_TOTAL, read_source=None,
-                 sources_allow=()):
+                 sources_allow=(), control=None, control_allow=()):
         super().__init__(address, WebhookHandler, max_connections, max_body, max_preread)
         self.triggers = triggers
         self.read_webhook = read_webhook
@@ -201,6 +228,8 @@ class WebhookServer(BoundedServer):
         self.allow = tuple(network(item) for item in allow)
         self.read_source = read_source  # (name, body, now) -> Trigger, or ValueError
         self.sources_allow = tuple(network(item) for item in sources_allow)
+        self._control = control  # (action, player) -> (status, body)
+        self.control_allow = tuple(network(item) for item in control_allow)
         self._refusals = RepeatFilter()  # the accept thread's
         self._full = RepeatFilter()  # the workers', under _full_lock
         self._full_lock = threading.Lock()
@@ -221,8 +250,9 @@ class WebhookServer(BoundedServer):
             return None
         if path == WEBHOOK_PATH and secret:
             return None
-        if path.startswith(SOURCES_PATH) and len(path) > len(SOURCES_PATH):
-            return SOURCES_PATH
+        for prefix in (SOURCES_PATH, CONTROL_PATH):
+            if path.startswith(prefix) and len(path) > len(prefix):
+                return prefix
         return path
 
     def screen(self, head, address):
@@ -239,15 +269,30 @@ class WebhookServer(BoundedServer):
             if head.length > MAX_SOURCE_BODY:
                 return Refusal(413, "a source event is at most %d bytes" % MAX_SOURCE_BODY)
             return None
+        if path == CONTROL_PATH:
+            if self._control is None or not self.in_networks(address[0], self.control_allow):
+                return Refusal(403, CONTROL_REFUSED)
+            if head.length > MAX_CONTROL_BODY:
+                return Refusal(413, "a control request is at most %d bytes" % MAX_CONTROL_BODY)
+            return None
         if head.method == "POST" and not self.allowed(address[0]):
             return Refusal(403, "this address may not send webhooks")
         return None
 
     def source_allowed(self, address):
         """Whether ``address`` may POST source events: loopback, or ``-sources-allow``."""
+        return self.in_networks(address, self.sources_allow)
+
+    @staticmethod
+    def in_networks(address, networks):
+        """Whether ``address`` is loopback or in one of ``networks``."""
         ip = client_ip(address)
         return ip is not None and (ip.is_loopback or any(
-            ip.version == net.version and ip in net for net in self.sources_allow))
+            ip.version == net.version and ip in net for net in networks))
+
+    def control(self, action, player):
+        """The soft transport's answer to ``action`` for ``player``: ``(status, body)``."""
+        return self._control(action, player)
 
     def allowed(self, address):
         """Whether ``address`` may POST webhooks (``-webhooks-allow``)."""
@@ -262,6 +307,8 @@ class WebhookServer(BoundedServer):
         kind = status
         if message == SOURCE_REFUSED:
             kind, message = "source", "source event refused: address not in -sources-allow"
+        elif message == CONTROL_REFUSED:
+            kind, message = "control", "control refused: address not in -control-allow"
         else:
             message = REFUSAL_WARNINGS.get(status)
         if message is None:

@@ -38,7 +38,8 @@ def build_error(cli_values, environ=None):
 class NumericFlagTests(unittest.TestCase):
 
     def test_every_numeric_flag_has_bounds(self):
-        self.assertEqual(sorted(NUMERIC_FLAGS), ["camilladsp-fade-in-ms", "hook-timeout",
+        self.assertEqual(sorted(NUMERIC_FLAGS), ["camilladsp-fade-in-ms", "camilladsp-fade-out-ms",
+                                                 "hook-timeout",
                                                  "idle-after",
                                                  "plex-poll-interval", "plex-timeout",
                                                  "webhooks-port"])
