@@ -200,6 +200,17 @@ class OpenTest(unittest.TestCase):
         self.assertEqual(sent(plan)[-1], ("volume", -23.0))
 
 
+class SoftPauseTest(unittest.TestCase):
+
+    def test_a_mute_with_a_fade_steps_down_then_mutes_and_play_climbs_back(self):
+        plan = policy.plan_hold(MUTE, Reading(-20.0, False), NOTHING_HELD, fade_s=1.0)
+        self.assertEqual(sent(plan), [("volume", -26.0), ("volume", -32.0), ("volume", -38.0),
+                                      ("volume", -44.0), ("volume", -50.0), ("mute", True)])
+        self.assertEqual(plan.steps[-1].at, 1.0)
+        back = policy.plan_open(Reading(-50.0, True), plan.memory, None, 0.4)
+        self.assertEqual(sent(back), [("mute", False), ("volume", -35.0), ("volume", -20.0)])
+
+
 class FailureTest(unittest.TestCase):
     """What is still sent after a step CamillaDSP refused: never a dip and a climb, never loud."""
 

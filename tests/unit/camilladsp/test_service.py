@@ -22,12 +22,13 @@ class ServiceTest(unittest.TestCase):
     version = "4.1.3"
 
     def start(self, pause=MUTE, idle=None, cap=None, fade_in_ms=0, fader="main", volume=-23.0,
-              local=(OFFICE,), **options):
+              local=(OFFICE,), fade_out_ms=400, **options):
         self.dsp = StandIn(self.version, volume=volume).start()
         self.addCleanup(self.dsp.stop)
         self.logs = self.enterContext_(captured())
         self.actions = queue.SimpleQueue()
-        self.service = CamillaDSP(self.dsp.url, Policy(idle, pause, cap, fade_in_ms), fader,
+        self.service = CamillaDSP(self.dsp.url, Policy(idle, pause, cap, fade_in_ms, fade_out_ms),
+                                  fader,
                                   lambda machine_id: machine_id in local, self.actions,
                                   **options)
         self.service.start()
@@ -165,6 +166,26 @@ class ServiceTest(unittest.TestCase):
         self.service.state_changed(change("playing", "paused"))
         self.assertTrue(self.dsp.wait_for(lambda d: not d.mute()))
         self.assertEqual(self.dsp.volume(), -23.0)
+
+    def test_a_soft_pause_fades_out_mutes_and_says_when_it_is_quiet(self):
+        self.start()
+        self.dsp.wait_for_command("GetMute")  # connected
+        self.assertTrue(self.service.quiet("control", "Office", time.monotonic() + 5))
+        changes = self.dsp.changes()
+        self.assertEqual(changes[-1], ("SetMute", True))
+        volumes = [argument for name, argument in changes if name == "SetVolume"]
+        self.assertEqual(volumes, sorted(volumes, reverse=True))
+        self.assertEqual(volumes[-1], -53.0)
+        self.service.release("pause ignored", "Office")
+        self.assertTrue(self.dsp.wait_for(lambda d: not d.mute() and d.volume() == -23.0))
+
+    def test_a_soft_pause_without_camilladsp_is_quiet_at_once(self):
+        self.start()
+        self.dsp.refuse()
+        self.dsp.restart()
+        started = time.monotonic()
+        self.assertTrue(self.service.quiet("control", "Office", started + 5))
+        self.assertLess(time.monotonic() - started, 1.5)
 
     def test_a_reply_that_never_comes_closes_the_connection_and_it_comes_back(self):
         self.start(timeout=0.2)

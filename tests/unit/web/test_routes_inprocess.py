@@ -468,6 +468,55 @@ class SourcesTests(InProcessCase):
         self.assertEqual(self.post_source("airplay", {"state": "playing"})[0], 403)
 
 
+class ControlTests(InProcessCase):
+    """``POST /control/<action>``: what reaches the soft transport, and what never does."""
+
+    def start_control(self, **kwargs):
+        self.asked = []
+
+        def control(action, player):
+            self.asked.append((action, player))
+            return 200, {"done": True}
+        return self.start_server(control=control, **kwargs)
+
+    def test_an_empty_or_json_post_reaches_the_transport_with_its_player(self):
+        self.start_control()
+        self.assertEqual(self.assert_json(self.request("POST", "/control/pause"), 200),
+                         {"done": True})
+        self.assertEqual(self.post(b"{}", "application/json", "/control/next?player=Pi")[0], 200)
+        self.assertEqual(self.asked, [("pause", ""), ("next", "Pi")])
+
+    def test_a_web_page_cannot_pause_the_house(self):
+        self.start_control()
+        for headers, body, status in (
+                ({"Origin": "http://evil.example"}, b"", 403),
+                ({"Origin": "null"}, b"", 403),
+                ({"Content-Type": "application/x-www-form-urlencoded"}, b"a=1", 415),
+                ({"Content-Type": "text/plain"}, b"{}", 415)):
+            with self.subTest(headers=headers):
+                answer = self.request("POST", "/control/pause", body, headers)
+                self.assertFalse(self.assert_json(answer, status)["done"])
+        same_site = {"Origin": "http://127.0.0.1:%d" % self.port,
+                     "Host": "127.0.0.1:%d" % self.port}
+        self.assertEqual(self.request("POST", "/control/pause", b"", same_site)[0], 200)
+        self.assertEqual(self.asked, [("pause", "")])
+
+    def test_only_loopback_unless_control_allow_says_otherwise(self):
+        self.start_control(control_allow=("192.168.1.0/24",))
+        refusal = self.server.screen(server_head("/control/pause"), ("192.168.2.7", 5000))
+        self.assertEqual(refusal.status, 403)
+        self.assertIsNone(self.server.screen(server_head("/control/pause"),
+                                             ("192.168.1.7", 5000)))
+        with self.assertLogs("streamerbrainz.web.routes", logging.DEBUG) as logs:
+            self.server.log_refusal(403, ("192.168.2.7", 5000), refusal.message)
+        self.assertEqual([r.getMessage() for r in logs.records if r.levelno >= logging.WARNING],
+                         ["control refused: address not in -control-allow"])
+
+    def test_without_a_transport_the_door_is_shut(self):
+        self.start_server()
+        self.assertEqual(self.request("POST", "/control/pause")[0], 403)
+
+
 def server_head(path, length=20):
     return RequestHead("POST", path, "HTTP/1.1", length, 100)
 
