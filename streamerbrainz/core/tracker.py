@@ -171,7 +171,11 @@ def observe_source(previous, event, now, wall):
         since=wall, updated_at=wall, source=event.origin)
     if previous is not None and previous.state == STOPPED and state == STOPPED:
         return dataclasses.replace(current, since=previous.since), False
-    return settle(previous, current)
+    current, changed = settle(previous, current)
+    if (not changed and previous is not None and state == PLAYING
+            and track.title and not previous.track.title):
+        changed = True  # the title came after the track (librespot's playing first): say it
+    return current, changed
 
 
 def observe_without_fetch(previous, event, now, wall):

@@ -27,12 +27,13 @@ TIMEOUT = 3.0  # the whole exchange; a sink-running call may wait up to 2 s for 
 MAX_ANSWER = 4096
 MAX_VALUE = 2048
 EXIT_OK, EXIT_USAGE = 0, 2
+STATES = ("playing", "paused", "stopped", "buffering")  # sources.events.STATES
 
 USAGE = {
     "librespot-event": "usage: streamerbrainz librespot-event [-url URL]  (run by librespot's "
                        "--onevent; reads PLAYER_EVENT and its variables)",
-    "source-event": "usage: streamerbrainz source-event [-url URL] NAME playing|paused|stopped "
-                    "[TITLE]",
+    "source-event": "usage: streamerbrainz source-event [-url URL] NAME "
+                    "playing|paused|stopped|buffering [TITLE]",
 }
 
 
@@ -71,7 +72,7 @@ def body_of(command, rest, environ):
         variables = {name: environ[name][:MAX_VALUE] for name in librespot.VARIABLES
                      if name in environ}
         return "spotify", json.dumps({"librespot": variables}).encode("utf-8")
-    if len(rest) not in (2, 3):
+    if len(rest) not in (2, 3) or rest[1] not in STATES:
         raise ValueError(USAGE[command])
     document = {"state": rest[1]}
     if len(rest) == 3:

@@ -21,6 +21,10 @@ STATES = {
     "stopped": "stopped", "session_disconnected": "stopped",
 }
 SINK_STATES = {"running": "playing"}  # Spotify is about to open the device
+# The events whose TRACK_ID is the track that plays; loading, preloading and
+# the like name the next one.
+CURRENT_TRACK = ("track_changed", "playing", "paused", "seeked", "position_correction",
+                 "stopped", "changed", "started")
 
 
 def fields(variables):
@@ -35,7 +39,7 @@ def fields(variables):
         state = SINK_STATES.get(variables.get("SINK_STATUS", ""))
     result = {"event": event, "state": state}
     track_id = variables.get("TRACK_ID", "")
-    if track_id:
+    if track_id and event in CURRENT_TRACK:
         result["track_id"] = track_id
     if event == "track_changed":
         episode = variables.get("ITEM_TYPE") == "Episode"

@@ -150,7 +150,7 @@ class WebhookHandler(DeadlineHandler):
         if path is None:
             return
         if path == SOURCES_PATH:
-            name = urllib.parse.urlsplit(self.path).path[len(SOURCES_PATH):]
+            name = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path[len(SOURCES_PATH):])
             self.reply(*self.server.accept_source(name, self.body, self.client_address[0]))
             return
         if path == CONTROL_PATH:

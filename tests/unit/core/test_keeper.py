@@ -120,6 +120,14 @@ class BridgedSourceTest(unittest.TestCase):
                           ("stop", "stopped", "Two")])
         self.assertEqual(fetcher.states["spotify"].track.title, "Three")
 
+    def test_a_title_that_comes_after_its_track_is_announced(self):
+        fetcher = self.make(None)
+        fetcher.handle([spotify("playing", track_id="t1")])
+        fetcher.handle([spotify(title="One", track_id="t1")])
+        fetcher.handle([spotify(title="One", track_id="t1")])
+        self.assertEqual([(c.kind, c.track.title) for c in drain(self.actions)],
+                         [("play", ""), ("track", "One")])
+
     def test_a_pause_naming_the_same_track_keeps_what_is_known_of_it(self):
         fetcher = self.make(None)
         fetcher.handle([spotify("playing", "One", "t1"), spotify("paused", track_id="t1")])

@@ -27,6 +27,17 @@ class LibrespotTest(unittest.TestCase):
                                   trigger.product), ("spotify", "spotify", "Spotify",
                                                      "librespot"))
 
+    def test_the_next_track_named_by_loading_or_preloading_is_not_the_one_that_plays(self):
+        for event in ("loading", "preloading", "preload_next", "end_of_track", "unavailable"):
+            with self.subTest(event=event):
+                self.assertEqual(spotify(PLAYER_EVENT=event, TRACK_ID="next").track.rating_key,
+                                 "")
+        self.assertEqual(spotify(PLAYER_EVENT="playing", TRACK_ID="t1").track.rating_key, "t1")
+
+    def test_the_bridge_knows_the_states_the_daemon_takes(self):
+        from streamerbrainz.sources import bridge
+        self.assertEqual(bridge.STATES, events.STATES)
+
     def test_a_sink_that_runs_is_spotify_about_to_play(self):
         for status, state in (("running", "playing"), ("closed", None),
                               ("temporarily_closed", None)):
