@@ -23,6 +23,7 @@ against which floor:
   hooks      bench/hooks.py      webhook -> an -on-change hook's first action
   hostile    bench/hostile.py    the worst attacks at once, against the budget
   camilladsp bench/camilladsp.py a change -> CamillaDSP's command, fades, quiet, RSS
+  bridges    bench/bridges.py    librespot-event's start, the handover to Spotify, quiet
 
 Adding one: write ``bench/NAME.py`` with ``@register("NAME")`` on a function
 of the Context (bench/context.py), its targets as ``Target`` data
@@ -53,7 +54,7 @@ from bench.figures import ms  # noqa: E402
 from bench.targets import ERROR, FAILED, MISS, PASS, STOPPED  # noqa: E402
 
 MEASUREMENTS = ("latency", "burst", "rss", "startup", "idle", "soak", "slowloris", "sources",
-                "hooks", "hostile", "camilladsp")
+                "hooks", "hostile", "camilladsp", "bridges")
 
 
 def print_table(rows, out):

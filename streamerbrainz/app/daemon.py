@@ -37,6 +37,7 @@ log = get_logger(__name__)
 TRIGGER_QUEUE_SIZE = 1024
 # A control request's longest wait: the fade (at most 5 s), the command (2 s), its confirmation.
 CONTROL_WAIT = 11.0
+SINK_WAIT = 2.0  # the longest a `sink running` bridge call waits for Plexamp's pause
 # Every service stops within this, together: DESIGN promises an exit within
 # 2 s of SIGTERM, and the interpreter needs a little of it to wind down.
 STOP_WITHIN = 1.5
@@ -183,7 +184,8 @@ class Daemon:
                 health=self.health, state=self.state, hub=parts.hub,
                 secret=config.webhooks_secret, allow=config.webhooks_allow,
                 read_source=source_events.parse, sources_allow=config.sources_allow,
-                control=self.control, control_allow=config.control_allow)
+                control=self.control, control_allow=config.control_allow,
+                settle_source=self.settle_source)
         except OSError as err:
             host = config.webhooks_bind
             host = "[%s]" % host if ":" in host else host
@@ -228,6 +230,22 @@ class Daemon:
                                                   "-plexamp-url" % player[:64]}
         result = parts.transport.request(machine_id, action, "control").wait(CONTROL_WAIT)
         return 200, ({"done": True} if result.done else {"done": False, "reason": result.reason})
+
+    def settle_source(self, trigger):
+        """(an HTTP worker) A ``sink running`` returns once a playing Plexamp answered its pause.
+
+        librespot opens the device right after; so Spotify follows Plexamp's
+        pause instead of racing it for the DAC. Bounded by SINK_WAIT.
+        """
+        parts = self.parts
+        if (trigger.event != "sink" or trigger.state != "playing" or parts.transport is None
+                or self.config.source_policy != "last-wins"):
+            return
+        machine_id = parts.plexamp_machine_id()
+        now = parts.keeper.snapshot.get(machine_id) if machine_id else None
+        if now is None or now.state != "playing":
+            return
+        parts.transport.wait_answered(machine_id, "pause", trigger.received_at, SINK_WAIT)
 
     def log_configuration(self):
         config = self.config

@@ -86,7 +86,8 @@ class Parts:
                 transport = self.transport
                 self.listeners.append(Handover(
                     self.local, self.plexamp_id_is,
-                    lambda machine_id, cause: transport.request(machine_id, "pause", cause)))
+                    lambda machine_id, cause: transport.request(machine_id, "pause", cause,
+                                                                reopen=True)))
 
     def _transport(self, plexamp):
         """The soft transport for the local Plexamp, with CamillaDSP's fade when configured."""

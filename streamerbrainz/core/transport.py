@@ -66,10 +66,15 @@ def already(action, before):
 
 
 class Ticket:
-    """One request's answer, set by the transport's thread; ``wait`` for it."""
+    """One request's answer, set by the transport's thread; ``wait`` for it.
 
-    def __init__(self, machine_id, action, cause):
+    ``reopen``: once a soft pause is done, give the volume back at once (a
+    source that yields: the one that starts plays through the same volume).
+    """
+
+    def __init__(self, machine_id, action, cause, reopen=False):
         self.machine_id, self.action, self.cause = machine_id, action, cause
+        self.reopen = reopen
         self.result = None
         self._ready = threading.Event()
 
@@ -109,14 +114,26 @@ class Transport(ThreadService, Listener):
         self._changes = 0
         self._watching = None  # the machine id of the request under way
         self._latest = (0, None)  # its last change since, numbered
+        self._answered = {}  # (machine id, action) -> when the player last answered it
 
     # -- asking (any thread) ------------------------------------------------------
 
-    def request(self, machine_id, action, cause):
+    def request(self, machine_id, action, cause, reopen=False):
         """Queue ``action`` for the player; return its Ticket at once."""
-        ticket = Ticket(machine_id, action, cause)
+        ticket = Ticket(machine_id, action, cause, reopen)
         self.inbox.put(ticket)
         return ticket
+
+    def wait_answered(self, machine_id, action, since, timeout):
+        """Wait until the player answered ``action`` sent after ``since`` (or ``timeout``)."""
+        deadline = self.clock() + timeout
+        with self._changed:
+            while self._answered.get((machine_id, action), -1.0) < since:
+                left = deadline - self.clock()
+                if left <= 0 or self.stopping.is_set():
+                    return False
+                self._changed.wait(left)
+        return True
 
     # -- the listener (main thread) ---------------------------------------------
 
@@ -167,7 +184,12 @@ class Transport(ThreadService, Listener):
         if soft:
             self.quiet(cause, player, self.clock() + 5.0)
         try:
-            self.send(machine_id, action)
+            try:
+                self.send(machine_id, action)
+            finally:
+                with self._changed:
+                    self._answered[(machine_id, action)] = self.clock()
+                    self._changed.notify_all()
         except Exception as err:
             reason = str(err)
             if soft:
@@ -176,6 +198,8 @@ class Transport(ThreadService, Listener):
             return False, reason
         if self._wait_for(lambda: confirmed(action, before, self._since(machine_id, since))):
             log.info("Plexamp %s done" % action, **fields)
+            if soft and ticket.reopen:
+                self.release(cause, player)
             return True, ""
         reason = "the player did not %s within %gs" % (action, self.confirm_s)
         if soft:

@@ -215,7 +215,7 @@ class WebhookServer(BoundedServer):
     def __init__(self, address, triggers, read_webhook, followed=(), plex_enabled=True, health=None,
                  state=None, hub=None, secret="", allow=(), max_connections=32,
                  max_body=MAX_BODY, max_preread=PREREAD_TOTAL, read_source=None,
-                 sources_allow=(), control=None, control_allow=()):
+                 sources_allow=(), control=None, control_allow=(), settle_source=None):
         super().__init__(address, WebhookHandler, max_connections, max_body, max_preread)
         self.triggers = triggers
         self.read_webhook = read_webhook
@@ -229,6 +229,7 @@ class WebhookServer(BoundedServer):
         self.read_source = read_source  # (name, body, now) -> Trigger, or ValueError
         self.sources_allow = tuple(network(item) for item in sources_allow)
         self._control = control  # (action, player) -> (status, body)
+        self.settle_source = settle_source  # (trigger) -> None, once what it starts has yielded
         self.control_allow = tuple(network(item) for item in control_allow)
         self._refusals = RepeatFilter()  # the accept thread's
         self._full = RepeatFilter()  # the workers', under _full_lock
@@ -334,6 +335,8 @@ class WebhookServer(BoundedServer):
             return 503, {"error": "too many events queued; retry"}, [("Retry-After", "1")]
         log.debug("source event received", source=event.origin, event=event.event,
                   state=event.state or "")
+        if self.settle_source is not None:
+            self.settle_source(event)
         return 200, {"status": "queued"}
 
     def accept_event(self, event, fetch=True, reason=""):

@@ -101,6 +101,21 @@ class TransportTest(unittest.TestCase):
         self.assertEqual(self.logs.find("Plexamp pause done"),
                          [{"action": "pause", "player": "Pi", "cause": "control"}])
 
+    def test_a_source_that_yields_gives_the_volume_to_the_one_that_starts(self):
+        player = Player()
+        ticket = self.start(player).request(PI, "pause", "Spotify started", reopen=True)
+        self.assertTrue(ticket.wait(5).done)
+        self.assertEqual(player.record, [("quiet", "Spotify started", "Pi"), ("send", "pause"),
+                                         ("release", "Spotify started", "Pi")])
+
+    def test_the_answer_to_a_command_can_be_waited_for(self):
+        player = Player(obeys=False)
+        service = self.start(player)
+        since = time.monotonic()
+        self.assertFalse(service.wait_answered(PI, "pause", since, 0.05))
+        service.request(PI, "pause", "control")
+        self.assertTrue(service.wait_answered(PI, "pause", since, 5))
+
     def test_a_pause_the_player_ignores_gives_the_volume_back(self):
         player = Player(obeys=False)
         result = self.start(player).request(PI, "pause", "control").wait(5)
