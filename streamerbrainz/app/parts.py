@@ -72,7 +72,8 @@ class Parts:
                               config.camilladsp_max_volume, config.camilladsp_fade_in_ms,
                               config.camilladsp_fade_out_ms)
             self.camilladsp = CamillaDSP(config.camilladsp_url, settings,
-                                         config.camilladsp_fader, self.local, actions)
+                                         config.camilladsp_fader, self.local, actions,
+                                         source_faders=config.camilladsp_source_fader)
             self.services.append(self.camilladsp)
             self.listeners.append(self.camilladsp)
 
@@ -87,7 +88,8 @@ class Parts:
                 self.listeners.append(Handover(
                     self.local, self.plexamp_id_is,
                     lambda machine_id, cause: transport.request(machine_id, "pause", cause,
-                                                                reopen=True)))
+                                                                reopen=True),
+                    silence=self.camilladsp.silence if self.camilladsp else None))
 
     def _transport(self, plexamp):
         """The soft transport for the local Plexamp, with CamillaDSP's fade when configured."""

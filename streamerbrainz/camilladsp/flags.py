@@ -22,6 +22,9 @@ FLAGS = (
          "(empty: no cap)", metavar="DB"),
     Flag("camilladsp-fade-in-ms", 1500, "milliseconds to fade the volume back in after a mute "
          "or a lowered level", "int", "MS", (0, 60000)),
+    Flag("camilladsp-source-fader", (), "SOURCE=FADER: the Aux fader a source plays through "
+         "(spotify=aux2), muted when it cannot yield to a source that starts and unmuted when "
+         "it starts again; repeat or comma-separate", "list", "SOURCE=FADER"),
     Flag("camilladsp-fade-out-ms", 1000, "milliseconds to fade the volume out before a soft "
          "pause or stop (POST /control, a source that yields) mutes it", "int", "MS",
          (0, 10000)),
@@ -52,6 +55,8 @@ def check(values):
             settings[flag.replace("-", "_")] = parse_level(values[flag], flag)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+    settings["camilladsp_source_fader"] = source_faders(values["camilladsp-source-fader"],
+                                                        fader)
     cap = values["camilladsp-max-volume"]
     settings["camilladsp_max_volume"] = (
         parse_number("camilladsp-max-volume", cap, -150.0, 50.0) if cap else None)
@@ -61,3 +66,21 @@ def check(values):
 def _has_port(url):
     host = url.split("://", 1)[1].split("/", 1)[0]
     return ":" in host.rpartition("]")[2]
+
+
+def source_faders(items, fader):
+    """``((source, fader), ...)`` from ``spotify=aux2`` items; ConfigError with the fix."""
+    found = {}
+    for item in items:
+        source, _, name = item.partition("=")
+        source, name = source.strip().lower(), name.strip().lower()
+        if not source or name not in FADERS[1:]:
+            raise ConfigError("-camilladsp-source-fader: %r is not SOURCE=aux1..aux4 "
+                              "(e.g. spotify=aux2)" % item)
+        if name == fader:
+            raise ConfigError("-camilladsp-source-fader: %s is -camilladsp-fader already; give "
+                              "%s a fader of its own" % (name, source))
+        if name in found.values() and found.get(source) != name:
+            raise ConfigError("-camilladsp-source-fader: %s is given to two sources" % name)
+        found[source] = name
+    return tuple(sorted(found.items()))

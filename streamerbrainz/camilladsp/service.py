@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 
-from streamerbrainz.camilladsp import policy
+from streamerbrainz.camilladsp import policy, protocol
 from streamerbrainz.camilladsp.link import Link, ReplyError, WebSocketError
 from streamerbrainz.camilladsp.protocol import peaks_of
 from streamerbrainz.core.actions import CamillaDSPChanged
@@ -45,6 +45,8 @@ STOP = object()
 Timed = collections.namedtuple("Timed", "due step")
 # A soft pause: hold ``goal`` after a fade of ``fade_s``; ``done`` is set once it is muted.
 Soft = collections.namedtuple("Soft", "goal fade_s done")
+# A source's own fader (-camilladsp-source-fader) to mute or unmute.
+SourceMute = collections.namedtuple("SourceMute", "source fader mute")
 
 
 class CamillaDSP(ThreadService, Listener):
@@ -58,8 +60,10 @@ class CamillaDSP(ThreadService, Listener):
     name = "camilladsp"
 
     def __init__(self, url, settings, fader, is_local, actions, timeout=REPLY_TIMEOUT,
-                 probe_every=PROBE_EVERY, clock=time.monotonic):
+                 probe_every=PROBE_EVERY, clock=time.monotonic, source_faders=()):
         super().__init__()
+        self.source_faders = dict(source_faders)  # source name -> aux fader
+        self._silenced = {}  # aux fader -> whether it should be muted (the service thread's)
         self.probe_every = probe_every
         self.url = url
         self.settings = settings
@@ -115,6 +119,14 @@ class CamillaDSP(ThreadService, Listener):
         """Give the volume back: the soft pause did not happen."""
         self.inbox.put(policy.Goal(None, cause, player))
 
+    def silence(self, source, mute):
+        """Mute (or unmute) ``source``'s own fader; False when it has none (any thread)."""
+        fader = self.source_faders.get(source)
+        if fader is None:
+            return False
+        self.inbox.put(SourceMute(source, fader, mute))
+        return True
+
     # -- the service -----------------------------------------------------------
 
     def wake(self):
@@ -157,6 +169,10 @@ class CamillaDSP(ThreadService, Listener):
         except queue.Empty:
             item = None
         if item is STOP:
+            return
+        if isinstance(item, SourceMute):
+            self._silenced[item.fader] = item.mute
+            self._mute_source(item.fader, item.mute)
             return
         fade_s = 0.0
         if isinstance(item, Soft):
@@ -213,6 +229,9 @@ class CamillaDSP(ThreadService, Listener):
                          "nothing; upgrade CamillaDSP to 2.0 or later" % link.version)
                 self._warned_version = True
             return
+        for fader, mute in self._silenced.items():
+            if mute:
+                self._mute_source(fader, True)
         self.memory = policy.after_reconnect(self.memory, reading)
         if self.goal is not None:  # reconcile with what the state wants now
             self._apply(self.goal, reading)
@@ -322,6 +341,18 @@ class CamillaDSP(ThreadService, Listener):
             self._set_status(**self._where)
         return sent, failed
 
+    def _mute_source(self, fader, mute, deadline=None):
+        """Send a source fader's mute; a failure is one line, like any command's."""
+        link = self.link
+        if link is None or not link.commands.supported:
+            return
+        try:
+            link.send(protocol.Commands(link.commands.version, fader).set_mute(mute), deadline)
+        except ReplyError as err:
+            self._failed(err)
+        except WebSocketError as err:
+            self._lost(err)
+
     def _quiet_done(self):
         """A soft pause's plan has ended (or cannot run): its caller waits no more."""
         done, self._done = self._done, None
@@ -416,6 +447,11 @@ class CamillaDSP(ThreadService, Listener):
 
     def _restore_at_exit(self):
         """Give back what is held down, silently (the players are paused or stopped)."""
+        link = self.link
+        deadline = self._stop_by if self._stop_by is not None else self.clock() + 1.0
+        for fader, mute in self._silenced.items():
+            if mute:
+                self._mute_source(fader, False, deadline)
         link = self.link
         try:
             if link is None or self.memory.user is None or not link.commands.supported:

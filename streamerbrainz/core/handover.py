@@ -4,8 +4,10 @@ The streamer's sources are the bridged ones (Spotify, AirPlay) and its own
 Plexamp (``is_local``); other followed players (the kitchen's Plexamp, a
 phone) are watched, never paused. A player the daemon can pause
 (``controllable``: the local Plexamp) is soft-paused; one it cannot
-(librespot has no local control) keeps playing, and that is said once per
-pair of sources with what to do. Every decision is one log line.
+(librespot has no local control) has its own CamillaDSP fader muted when it
+has one (``silence``), unmuted when it starts again; else it keeps playing,
+and that is said once per pair of sources with what to do. Every decision
+is one log line.
 """
 
 from streamerbrainz.core.listener import Listener
@@ -33,12 +35,14 @@ class Handover(Listener):
 
     name = "handover"
 
-    def __init__(self, is_local, controllable, pause):
+    def __init__(self, is_local, controllable, pause, silence=None):
         self.is_local = is_local
         self.controllable = controllable
         self.pause = pause
+        self.silence = silence  # (source, mute) -> whether it has a fader of its own
         self.playing = {}
         self._told = set()  # pairs of sources already said to play over each other
+        self._silenced = set()  # sources whose fader this muted
 
     def state_changed(self, change):
         if change.source == PLEX and not self.is_local(change.machine_id):
@@ -49,12 +53,21 @@ class Handover(Listener):
         started = change.machine_id
         if started in self.playing:
             return  # a new track, not a new start
+        if started in self._silenced:
+            self._silenced.discard(started)
+            self.silence(started, False)
+            log.info("source back", player=change.player, how="fader unmuted")
         to_pause, cannot = yielding(self.playing, started, self.controllable)
         for machine_id in to_pause:
             log.info("source yields", player=self.playing[machine_id], to=change.player,
                      how="soft pause", policy="last-wins")
             self.pause(machine_id, "%s started" % change.player)
         for machine_id in cannot:
+            if self.silence is not None and self.silence(machine_id, True):
+                self._silenced.add(machine_id)
+                log.info("source yields", player=self.playing[machine_id], to=change.player,
+                         how="fader muted", policy="last-wins")
+                continue
             pair = (machine_id, started)
             if pair in self._told:
                 continue

@@ -52,6 +52,25 @@ class CamillaDSPFlagsTest(unittest.TestCase):
         self.assertTrue(error({"camilladsp-max-volume": "loud"}).startswith(
             "-camilladsp-max-volume"))
 
+    def test_source_faders_and_their_mistakes(self):
+        settings = build({"camilladsp-source-fader": ["Spotify=Aux2", "airplay=aux3"]})
+        self.assertEqual(settings.camilladsp_source_fader, (("airplay", "aux3"),
+                                                            ("spotify", "aux2")))
+        self.assertEqual(build({}).camilladsp_source_fader, ())
+        for value, message in (
+                ("spotify", "-camilladsp-source-fader: 'spotify' is not SOURCE=aux1..aux4 "
+                            "(e.g. spotify=aux2)"),
+                ("spotify=main", "-camilladsp-source-fader: 'spotify=main' is not "
+                                 "SOURCE=aux1..aux4 (e.g. spotify=aux2)"),
+                ("spotify=aux2,airplay=aux2",
+                 "-camilladsp-source-fader: aux2 is given to two sources")):
+            with self.subTest(value=value):
+                self.assertEqual(error({"camilladsp-source-fader": [value]}), message)
+        self.assertEqual(error({"camilladsp-fader": "aux1",
+                                "camilladsp-source-fader": ["spotify=aux1"]}),
+                         "-camilladsp-source-fader: aux1 is -camilladsp-fader already; give "
+                         "spotify a fader of its own")
+
     def test_a_bad_value_from_the_environment_names_its_variable(self):
         message = error({}, {"STREAMERBRAINZ_CAMILLADSP_IDLE": "soft"})
         self.assertTrue(message.startswith("STREAMERBRAINZ_CAMILLADSP_IDLE: "), message)

@@ -179,6 +179,18 @@ class ServiceTest(unittest.TestCase):
         self.service.release("pause ignored", "Office")
         self.assertTrue(self.dsp.wait_for(lambda d: not d.mute() and d.volume() == -23.0))
 
+    def test_a_source_fader_is_muted_kept_muted_across_a_restart_and_unmuted_at_stop(self):
+        self.start(source_faders=(("spotify", "aux2"),))
+        self.dsp.wait_for_command("GetMute")
+        self.assertFalse(self.service.silence("airplay", True))  # no fader of its own
+        self.assertTrue(self.service.silence("spotify", True))
+        self.assertTrue(self.dsp.wait_for(lambda d: d.mute(2)))
+        self.dsp.restart(statefile=False)  # back unmuted: muted again once reconnected
+        self.play_then_pause()  # the pause's read finds the link gone
+        self.assertTrue(self.dsp.wait_for(lambda d: d.connections >= 2 and d.mute(2), 6))
+        self.assertTrue(self.service.stop(time.monotonic() + 1.5))
+        self.assertEqual((self.dsp.mute(2), self.dsp.mute(0)), (False, False))
+
     def test_a_soft_pause_without_camilladsp_is_quiet_at_once(self):
         self.start()
         self.dsp.refuse()

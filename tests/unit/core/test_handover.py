@@ -75,5 +75,45 @@ class HandoverTest(unittest.TestCase):
         self.assertEqual(self.paused, [(PLEXAMP, "Spotify started")])
 
 
+
+class SourceFaderTest(unittest.TestCase):
+
+    def setUp(self):
+        self.faders = []
+        self.handover = Handover({PLEXAMP}.__contains__, {PLEXAMP}.__contains__,
+                                 lambda machine_id, cause: None, silence=self.silence)
+        manager = captured()
+        self.logs = manager.__enter__()
+        self.addCleanup(manager.__exit__, None, None, None)
+
+    def silence(self, source, mute):
+        if source != "spotify":
+            return False
+        self.faders.append((source, mute))
+        return True
+
+    def test_spotify_that_cannot_yield_is_muted_on_its_fader_until_it_starts_again(self):
+        self.handover.state_changed(spotify("playing"))
+        self.handover.state_changed(change(PLEXAMP, "playing", "Pi"))
+        self.handover.state_changed(spotify("playing", previous="playing"))  # a next track
+        self.assertEqual(self.faders, [("spotify", True)])
+        self.handover.state_changed(spotify("paused", previous="playing"))
+        self.handover.state_changed(spotify("playing", previous="paused"))
+        self.assertEqual(self.faders, [("spotify", True), ("spotify", False)])
+        self.assertEqual(self.logs.find("source yields"),  # and then Plexamp yields to it
+                         [{"player": "Spotify", "to": "Pi", "how": "fader muted",
+                           "policy": "last-wins"},
+                          {"player": "Pi", "to": "Spotify", "how": "soft pause",
+                           "policy": "last-wins"}])
+        self.assertEqual(self.logs.find("source cannot yield", "WARN"), [])
+
+    def test_a_source_without_a_fader_is_said_once(self):
+        self.handover.state_changed(change("airplay", "playing", "AirPlay", "airplay"))
+        self.handover.state_changed(change(PLEXAMP, "playing", "Pi"))
+        self.assertEqual(self.faders, [])
+        self.assertEqual(len(self.logs.find("source cannot yield: it has no control the daemon "
+                                            "can use; pause it where it was started", "WARN")), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
