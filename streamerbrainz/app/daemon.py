@@ -218,16 +218,24 @@ class Daemon:
                                                   % (action[:40], ", ".join(transport.ACTIONS))}
         parts = self.parts
         if parts.transport is None:
-            return 503, {"done": False, "reason": "no Plexamp to control: set -plexamp-url"}
-        machine_id = parts.plexamp_machine_id()
-        if machine_id is None:
-            return 503, {"done": False, "reason": "the Plexamp at -plexamp-url has not "
-                                                  "answered yet"}
-        known = parts.keeper.snapshot.get(machine_id)
-        names = (machine_id, known.player if known is not None else machine_id)
-        if player and player not in names:
-            return 404, {"done": False, "reason": "player %r is not the Plexamp at "
-                                                  "-plexamp-url" % player[:64]}
+            return 503, {"done": False, "reason": "no Plexamp to control: set -plexamp-url "
+                                                  "(or -plex-server-url and -local-player)"}
+        candidates = parts.plexamp_machine_ids()
+        snapshot = parts.keeper.snapshot
+        if player:
+            candidates = [machine_id for machine_id in candidates if player in (
+                machine_id, getattr(snapshot.get(machine_id), "player", machine_id))]
+            if not candidates:
+                return 404, {"done": False, "reason": "player %r is not a Plexamp this "
+                                                      "daemon controls" % player[:64]}
+        if not candidates:
+            return 503, {"done": False, "reason": "no Plexamp to control yet: the one at "
+                                                  "-plexamp-url has not answered, or no "
+                                                  "-local-player Plexamp is known"}
+        if len(candidates) > 1:
+            return 400, {"done": False, "reason": "several Plexamp players: name one with "
+                                                  "?player= (machine id or name)"}
+        machine_id = candidates[0]
         result = parts.transport.request(machine_id, action, "control").wait(CONTROL_WAIT)
         return 200, ({"done": True} if result.done else {"done": False, "reason": result.reason})
 
@@ -241,11 +249,13 @@ class Daemon:
         if (trigger.event != "sink" or trigger.state != "playing" or parts.transport is None
                 or self.config.source_policy != "last-wins"):
             return
-        machine_id = parts.plexamp_machine_id()
-        now = parts.keeper.snapshot.get(machine_id) if machine_id else None
-        if now is None or now.state != "playing":
-            return
-        parts.transport.wait_answered(machine_id, "pause", trigger.received_at, SINK_WAIT)
+        snapshot = parts.keeper.snapshot
+        for machine_id in parts.plexamp_machine_ids():
+            now = snapshot.get(machine_id)
+            if now is not None and now.state == "playing":
+                parts.transport.wait_answered(machine_id, "pause", trigger.received_at,
+                                              SINK_WAIT)
+                return
 
     def log_configuration(self):
         config = self.config

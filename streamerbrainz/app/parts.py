@@ -78,34 +78,47 @@ class Parts:
             self.listeners.append(self.camilladsp)
 
         self.transport = None
-        if plexamp is not None:
-            self.transport = self._transport(plexamp)
+        if plexamp is not None or config.plex_enabled:
+            self.transport = self._transport()
             self.services.append(self.transport)
             self.listeners.append(self.transport)
             if config.source_policy == "last-wins":
                 from streamerbrainz.core.handover import Handover
                 transport = self.transport
                 self.listeners.append(Handover(
-                    self.local, self.plexamp_id_is,
+                    self.local, self.controllable,
                     lambda machine_id, cause: transport.request(machine_id, "pause", cause,
                                                                 reopen=True),
                     silence=self.camilladsp.silence if self.camilladsp else None))
 
-    def _transport(self, plexamp):
-        """The soft transport for the local Plexamp, with CamillaDSP's fade when configured."""
+    def _transport(self):
+        """The soft transport for the streamer's Plexamp, with CamillaDSP's fade when configured.
+
+        The Plexamp at -plexamp-url is driven directly; another of the
+        streamer's own Plexamp players (-local-player) through the Plex
+        server's player proxy.
+        """
         from streamerbrainz.core.transport import Transport
         from streamerbrainz.plex.client import CLIENT_IDENTIFIER
         from streamerbrainz.plex.control import PlexampControl
         config = self.config
-        controls = {}
+        controls = {}  # machine id -> PlexampControl (the transport thread's)
+        # Built here, so that SIGHUP's new token reaches it with the others.
+        server = self.plex_client() if config.plex_enabled else None
 
         def send(machine_id, action):
-            if not self.plexamp_id_is(machine_id):
-                raise ValueError("%s is not the Plexamp at -plexamp-url" % machine_id)
+            if not self.controllable(machine_id):
+                raise ValueError("%s is not a Plexamp of this streamer" % machine_id)
             if machine_id not in controls:
-                controls.clear()
-                controls[machine_id] = PlexampControl(config.plexamp_url, CLIENT_IDENTIFIER,
-                                                      machine_id)
+                if len(controls) >= 8:
+                    controls.clear()
+                if self.plexamp_id_is(machine_id):
+                    controls[machine_id] = PlexampControl(config.plexamp_url,
+                                                          CLIENT_IDENTIFIER, machine_id)
+                else:
+                    controls[machine_id] = PlexampControl(
+                        config.plex_server_url, CLIENT_IDENTIFIER, machine_id,
+                        server=server)
             controls[machine_id].send(action)
 
         dsp = self.camilladsp
@@ -118,6 +131,22 @@ class Parts:
         """The machine id of the Plexamp at -plexamp-url, or None until it said."""
         known = self._plexamp.identity if self._plexamp is not None else None
         return known[0] if known is not None else None
+
+    def controllable(self, machine_id):
+        """Whether the soft transport may drive this player: a Plexamp of this streamer."""
+        if self.plexamp_id_is(machine_id):
+            return True
+        known = self.keeper.snapshot.get(machine_id)
+        return (self.config.plex_enabled and bool(self.config.local_player)
+                and self.local(machine_id) and known is not None
+                and known.product == "Plexamp")
+
+    def plexamp_machine_ids(self):
+        """Every player the soft transport may drive now, the one at -plexamp-url first."""
+        found = [self.plexamp_machine_id()] if self.plexamp_machine_id() else []
+        found += sorted(machine_id for machine_id in self.keeper.snapshot
+                        if machine_id not in found and self.controllable(machine_id))
+        return found
 
     def plexamp_id_is(self, machine_id):
         """Whether ``machine_id`` is the Plexamp at -plexamp-url (once it said who it is)."""

@@ -46,14 +46,16 @@ def command_path(command, command_id):
     return COMMAND_PATH % (command, command_id)
 
 
-def command_headers(identification, client_id, machine_id):
+def command_headers(identification, client_id, machine_id, keep_token=False):
     """The headers of one command: the Plex client's ``identification``, then both identifiers.
 
     ``identification`` is what ``PlexClient.headers()`` sends (``X-Plex-Product``
-    and the rest); a token in it is dropped.
+    and the rest); a token in it is dropped, unless the command goes through
+    the Plex server (``keep_token``), which wants it.
     """
     headers = dict(identification)
-    headers.pop("X-Plex-Token", None)
+    if not keep_token:
+        headers.pop("X-Plex-Token", None)
     headers["X-Plex-Client-Identifier"] = client_id
     headers["X-Plex-Target-Client-Identifier"] = machine_id
     return headers
@@ -66,13 +68,16 @@ class PlexampControl:
     their commandID, which rises by one with each.
     """
 
-    def __init__(self, base_url, client_id, machine_id, timeout=2.0):
+    def __init__(self, base_url, client_id, machine_id, timeout=2.0, server=None):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self.machine_id = machine_id
         self.timeout = timeout
+        # Through the Plex server (its player proxy: the same path, the player named by
+        # X-Plex-Target-Client-Identifier) when ``server`` is its PlexClient.
+        self.via_server = server is not None
         # The name is what the client's own messages call it: "cannot reach the player: ...".
-        self._client = plex.PlexClient(self.base_url, "", timeout, name="the player")
+        self._client = server or plex.PlexClient(self.base_url, "", timeout, name="the player")
         self._lock = threading.Lock()
         self._command_id = 0
 
@@ -86,7 +91,8 @@ class PlexampControl:
         with self._lock:
             self._command_id += 1
             command_id = self._command_id
-            headers = command_headers(self._client.headers(), self.client_id, self.machine_id)
+            headers = command_headers(self._client.headers(), self.client_id, self.machine_id,
+                                      keep_token=self.via_server)
             deadline = opener.Deadline(self.timeout)
             try:
                 with self._client.open(command_path(command, command_id), headers=headers,

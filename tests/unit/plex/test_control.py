@@ -118,6 +118,20 @@ class PlexampControlTests(unittest.TestCase):
             self.assertNotIn("token", request.raw_path.lower())
         self.assertEqual(self.amp.timeline().state, "stopped")
 
+    def test_through_the_plex_server_the_token_goes_in_its_header_only(self):
+        from streamerbrainz.plex.client import PlexClient
+        token = "server-token-123456"
+        server = PlexClient(self.amp.url, token, 5.0)  # the stand-in plays the server's proxy
+        proxied = control.PlexampControl(self.amp.url, CLIENT_ID, PLEXAMP_MACHINE_ID,
+                                         server=server)
+        proxied.send("pause")
+        (command,) = self.amp.commands()
+        self.assertEqual(command.headers.get("X-Plex-Token"), token)
+        self.assertEqual(command.headers.get("X-Plex-Target-Client-Identifier"),
+                         PLEXAMP_MACHINE_ID)
+        for request in self.amp.all_requests():
+            self.assertNotIn(token, request.raw_path)
+
     def test_a_second_control_counts_its_own_ids(self):
         other = control.PlexampControl(self.amp.url, CLIENT_ID, PLEXAMP_MACHINE_ID)
         self.assertEqual(self.control.send("pause"), 1)
