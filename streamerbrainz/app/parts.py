@@ -70,7 +70,7 @@ class Parts:
             from streamerbrainz.camilladsp.service import CamillaDSP
             settings = Policy(config.camilladsp_idle, config.camilladsp_pause,
                               config.camilladsp_max_volume, config.camilladsp_fade_in_ms,
-                              config.camilladsp_fade_out_ms)
+                              config.camilladsp_fade_out_ms, config.camilladsp_source_volume)
             self.camilladsp = CamillaDSP(config.camilladsp_url, settings,
                                          config.camilladsp_fader, self.local, actions,
                                          source_faders=config.camilladsp_source_fader)

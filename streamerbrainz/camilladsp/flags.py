@@ -25,6 +25,9 @@ FLAGS = (
     Flag("camilladsp-source-fader", (), "SOURCE=FADER: the Aux fader a source plays through "
          "(spotify=aux2), muted when it cannot yield to a source that starts and unmuted when "
          "it starts again; repeat or comma-separate", "list", "SOURCE=FADER"),
+    Flag("camilladsp-source-volume", (), "SOURCE=DB: an offset to the volume a restore gives "
+         "back while that source plays (spotify=-3; plex is Plexamp's); the cap still holds; "
+         "repeat or comma-separate", "list", "SOURCE=DB"),
     Flag("camilladsp-fade-out-ms", 1000, "milliseconds to fade the volume out before a soft "
          "pause or stop (POST /control, a source that yields) mutes it", "int", "MS",
          (0, 10000)),
@@ -57,6 +60,7 @@ def check(values):
             raise ConfigError(str(err)) from None
     settings["camilladsp_source_fader"] = source_faders(values["camilladsp-source-fader"],
                                                         fader)
+    settings["camilladsp_source_volume"] = source_volumes(values["camilladsp-source-volume"])
     cap = values["camilladsp-max-volume"]
     settings["camilladsp_max_volume"] = (
         parse_number("camilladsp-max-volume", cap, -150.0, 50.0) if cap else None)
@@ -83,4 +87,21 @@ def source_faders(items, fader):
         if name in found.values() and found.get(source) != name:
             raise ConfigError("-camilladsp-source-fader: %s is given to two sources" % name)
         found[source] = name
+    return tuple(sorted(found.items()))
+
+
+def source_volumes(items):
+    """``((source, dB), ...)`` from ``spotify=-3`` items; ConfigError with the fix."""
+    found = {}
+    for item in items:
+        source, _, text = item.partition("=")
+        source = source.strip().lower()
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not source or not -30.0 <= value <= 30.0:
+            raise ConfigError("-camilladsp-source-volume: %r is not SOURCE=DB with DB from -30 "
+                              "to 30 (e.g. spotify=-3)" % item)
+        found[source] = value
     return tuple(sorted(found.items()))

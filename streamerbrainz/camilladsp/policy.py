@@ -23,22 +23,25 @@ FADE_FROM_DB = 30.0  # a fade-in out of silence starts this far below its target
 STEP_S = 0.2  # the time between two steps of a fade longer than CamillaDSP's own ramp
 SOUND_DB = -60.0  # a capture peak above this is sound arriving (silence reads near -100)
 
-Policy = collections.namedtuple("Policy", "idle pause max_volume fade_in_ms fade_out_ms",
-                                defaults=(1000,))
+Policy = collections.namedtuple(
+    "Policy", "idle pause max_volume fade_in_ms fade_out_ms source_volume", defaults=(1000, ()))
 Policy.__doc__ = """The volume policy: ``idle`` and ``pause`` are MUTE, dB or None (off);
-``fade_out_ms`` is the soft pause's fade before it mutes."""
+``fade_out_ms`` is the soft pause's fade before it mutes; ``source_volume`` the
+``(source, dB)`` offsets of a restore while that source plays."""
 
-Goal = collections.namedtuple("Goal", "level cause player")
-Goal.__doc__ = """Open (``level`` None) or hold down to ``level``; ``cause`` names why."""
+Goal = collections.namedtuple("Goal", "level cause player source", defaults=(None,))
+Goal.__doc__ = """Open (``level`` None) or hold down to ``level``; ``cause`` names why;
+``source`` is the source that plays (for its volume offset), None when unknown."""
 
 Reading = collections.namedtuple("Reading", "volume mute")
 Step = collections.namedtuple("Step", "at what value")
 Step.__doc__ = """Send at ``at`` seconds after the plan: ``what`` is volume, mute or cap."""
 
-Memory = collections.namedtuple("Memory", "user low high muted")
+Memory = collections.namedtuple("Memory", "user low high muted offset", defaults=(0.0,))
 Memory.__doc__ = """What the daemon holds: ``user`` is the user's Reading to restore (None when
 it holds nothing), ``low``..``high`` the volumes it set since (None when none),
-``muted`` whether it muted."""
+``muted`` whether it muted, ``offset`` the source's offset (dB) in the volume it
+left (the user's volume is the fader's less it)."""
 NOTHING_HELD = Memory(None, None, None, False)
 
 Plan = collections.namedtuple("Plan", "steps memory outcome releases")
@@ -83,6 +86,7 @@ class Drive:
         self.is_local = is_local
         self.playing = set()
         self.played = False
+        self.source = PLEX  # the local source that started last (read by the service thread)
 
     def state_changed(self, change):
         """The Goal a change asks for, or None."""
@@ -91,7 +95,8 @@ class Drive:
         if change.state == "playing":
             self.playing.add(change.machine_id)
             self.played = True
-            return Goal(None, "playing", change.player)
+            self.source = change.source
+            return Goal(None, "playing", change.player, change.source)
         if change.state == "buffering":
             return None
         self.playing.discard(change.machine_id)
@@ -116,7 +121,10 @@ def user_setting(memory, reading):
     """The user's volume and mute: what is remembered, unless the reading shows a change."""
     if memory.user is None:
         return reading
-    volume = memory.user.volume if is_ours(memory, reading.volume) else reading.volume
+    if is_ours(memory, reading.volume):
+        volume = memory.user.volume
+    else:  # the knob moved: what it shows holds the source's offset the daemon left
+        volume = reading.volume - memory.offset
     mute = memory.user.mute if memory.muted and reading.mute else reading.mute
     return Reading(volume, mute)
 
@@ -128,13 +136,14 @@ def ramp(start, end, seconds, step_s=STEP_S, first_at=0.0):
             for i in range(1, count + 1)]
 
 
-def _remember(memory, user, steps, muted):
+def _remember(memory, user, steps, muted, offset=None):
+    offset = memory.offset if offset is None else offset
     volumes = [step.value for step in steps if step.what == "volume"]
     if memory.user is not None and memory.low is not None:
         volumes += [memory.low, memory.high]
     if not volumes:
-        return Memory(user, None, None, muted)
-    return Memory(user, min(volumes), max(volumes), muted)
+        return Memory(user, None, None, muted, offset)
+    return Memory(user, min(volumes), max(volumes), muted, offset)
 
 
 def plan_hold(level, reading, memory, fade_s=0.0):
@@ -156,14 +165,21 @@ def plan_hold(level, reading, memory, fade_s=0.0):
     return Plan(steps, _remember(memory, user, steps, memory.muted), "lowered", False)
 
 
-def plan_open(reading, memory, cap=None, fade_s=0.0):
-    """Give the user their volume back (faded in, at most ``cap``), or apply the cap alone."""
+def plan_open(reading, memory, cap=None, fade_s=0.0, offset=0.0):
+    """Give the user their volume back (faded in, at most ``cap``), or apply the cap alone.
+
+    ``offset`` (dB) is the playing source's (-camilladsp-source-volume): the
+    volume given back is the user's plus it, and while it is not 0 the
+    memory stays, so that the next restore starts from the user's volume,
+    not from the offset one.
+    """
     if memory.user is None:
         if cap is not None and not reading.mute and reading.volume > cap + EPSILON_DB:
             return Plan([Step(0.0, "cap", cap)], NOTHING_HELD, "capped", True)
         return Plan([], NOTHING_HELD, "unchanged", True)
     user = user_setting(memory, reading)
-    target = user.volume if cap is None else min(user.volume, cap)
+    wanted = max(MIN_DB, user.volume + offset)
+    target = wanted if cap is None else min(wanted, cap)
     steps = []
     if reading.mute and memory.muted and not user.mute:
         start = max(MIN_DB, target - FADE_FROM_DB) if fade_s > 0 else target
@@ -181,7 +197,10 @@ def plan_open(reading, memory, cap=None, fade_s=0.0):
         steps.append(Step(0.0, "volume", target))  # down to the cap: never a loud surprise
     taken_over = not is_ours(memory, reading.volume) and not (memory.muted and reading.mute)
     outcome = "restored" if steps else ("taken over" if taken_over else "unchanged")
-    return Plan(steps, _remember(memory, user, steps, memory.muted), outcome, True)
+    if offset:  # keep the user's volume: the fader holds the source's offset
+        kept = _remember(memory, user, steps + [Step(0.0, "volume", target)], False, offset)
+        return Plan(steps, kept, outcome, False)
+    return Plan(steps, _remember(memory, user, steps, memory.muted, 0.0), outcome, True)
 
 
 def after_failure(failed, steps, volume, muted):

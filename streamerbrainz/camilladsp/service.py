@@ -278,7 +278,7 @@ class CamillaDSP(ThreadService, Listener):
         settings = self.settings
         if goal.level is None:
             plan = policy.plan_open(reading, self.memory, settings.max_volume,
-                                    settings.fade_in_ms / 1000.0)
+                                    settings.fade_in_ms / 1000.0, self._offset(goal))
         else:
             plan = policy.plan_hold(goal.level, reading, self.memory, fade_s)
         before = self.memory
@@ -296,11 +296,19 @@ class CamillaDSP(ThreadService, Listener):
         if goal.level is not None and self.memory.user is not None and self.link is not None:
             self._start_probing()
 
+    def _offset(self, goal):
+        """The playing source's volume offset (dB): the goal's source, else the last started."""
+        source = goal.source or self.drive.source
+        return dict(self.settings.source_volume).get(source, 0.0)
+
     def _report(self, plan, goal, reading):
         fields = {}
         if plan.outcome in ("restored", "capped"):
             user = self.memory.user if self.memory.user is not None else reading
-            fields["volume_db"] = round(self._target(user.volume), 2)
+            offset = self.memory.offset if self.memory.user is not None else 0.0
+            fields["volume_db"] = round(self._target(user.volume + offset), 2)
+            if offset:
+                fields["offset_db"] = offset
         elif plan.outcome == "lowered":
             fields["volume_db"] = round(goal.level, 2)
         if plan.outcome == "unchanged":

@@ -71,6 +71,16 @@ class CamillaDSPFlagsTest(unittest.TestCase):
                          "-camilladsp-source-fader: aux1 is -camilladsp-fader already; give "
                          "spotify a fader of its own")
 
+    def test_source_volumes_and_their_mistakes(self):
+        settings = build({"camilladsp-source-volume": ["Spotify=-3", "airplay=-1.5"]})
+        self.assertEqual(settings.camilladsp_source_volume, (("airplay", -1.5),
+                                                             ("spotify", -3.0)))
+        for value in ("spotify", "spotify=loud", "spotify=-31", "=-3", "spotify=nan"):
+            with self.subTest(value=value):
+                self.assertEqual(error({"camilladsp-source-volume": [value]}),
+                                 "-camilladsp-source-volume: %r is not SOURCE=DB with DB from "
+                                 "-30 to 30 (e.g. spotify=-3)" % value)
+
     def test_a_bad_value_from_the_environment_names_its_variable(self):
         message = error({}, {"STREAMERBRAINZ_CAMILLADSP_IDLE": "soft"})
         self.assertTrue(message.startswith("STREAMERBRAINZ_CAMILLADSP_IDLE: "), message)

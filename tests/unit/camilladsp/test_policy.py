@@ -45,7 +45,7 @@ class DriveTest(unittest.TestCase):
     def test_a_pause_of_a_local_player_seen_playing_holds_at_the_pause_level(self):
         d = drive(pause=-40.0)
         self.assertEqual(d.state_changed(change("playing", "stopped")),
-                         Goal(None, "playing", "Office"))
+                         Goal(None, "playing", "Office", "plex"))
         self.assertEqual(d.state_changed(change("paused")), Goal(-40.0, "paused", "Office"))
 
     def test_a_stop_holds_too(self):
@@ -209,6 +209,37 @@ class SoftPauseTest(unittest.TestCase):
         self.assertEqual(plan.steps[-1].at, 1.0)
         back = policy.plan_open(Reading(-50.0, True), plan.memory, None, 0.4)
         self.assertEqual(sent(back), [("mute", False), ("volume", -35.0), ("volume", -20.0)])
+
+
+class SourceVolumeTest(unittest.TestCase):
+    """-camilladsp-source-volume: the restore for a source adds its offset, without drift."""
+
+    HELD = Memory(Reading(-20.0, False), None, None, True)
+
+    def test_the_offset_is_added_kept_and_taken_off_for_another_source(self):
+        spotify = policy.plan_open(Reading(-20.0, True), self.HELD, None, 0.0, offset=-3.0)
+        self.assertEqual(sent(spotify), [("volume", -23.0), ("mute", False)])
+        self.assertFalse(spotify.releases)
+        self.assertEqual((spotify.memory.user.volume, spotify.memory.offset), (-20.0, -3.0))
+        # A pause and a play of Spotify again: still -23, never -26.
+        hold = policy.plan_hold(MUTE, Reading(-23.0, False), spotify.memory)
+        again = policy.plan_open(Reading(-23.0, True), hold.memory, None, 0.0, offset=-3.0)
+        self.assertEqual(sent(again), [("mute", False)])
+        # Plexamp plays next: the user's own volume, and nothing held any more.
+        plex = policy.plan_open(Reading(-23.0, False), again.memory, None, 0.0)
+        self.assertEqual(sent(plex), [("volume", -20.0)])
+        self.assertTrue(plex.releases)
+
+    def test_the_knob_turned_while_the_offset_holds_moves_the_users_volume(self):
+        spotify = policy.plan_open(Reading(-20.0, True), self.HELD, None, 0.0, offset=-3.0)
+        # The user turns Spotify down to -30: their own volume is now -27.
+        plex = policy.plan_open(Reading(-30.0, False), spotify.memory, None, 0.0)
+        self.assertEqual(sent(plex), [("volume", -27.0)])
+
+    def test_the_cap_still_holds(self):
+        plan = policy.plan_open(Reading(-8.0, True), Memory(Reading(-8.0, False), None, None,
+                                                            True), -10.0, 0.0, offset=6.0)
+        self.assertEqual(sent(plan), [("volume", -10.0), ("mute", False)])
 
 
 class FailureTest(unittest.TestCase):

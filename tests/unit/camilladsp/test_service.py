@@ -22,12 +22,13 @@ class ServiceTest(unittest.TestCase):
     version = "4.1.3"
 
     def start(self, pause=MUTE, idle=None, cap=None, fade_in_ms=0, fader="main", volume=-23.0,
-              local=(OFFICE,), fade_out_ms=400, **options):
+              local=(OFFICE,), fade_out_ms=400, source_volume=(), **options):
         self.dsp = StandIn(self.version, volume=volume).start()
         self.addCleanup(self.dsp.stop)
         self.logs = self.enterContext_(captured())
         self.actions = queue.SimpleQueue()
-        self.service = CamillaDSP(self.dsp.url, Policy(idle, pause, cap, fade_in_ms, fade_out_ms),
+        self.service = CamillaDSP(self.dsp.url, Policy(idle, pause, cap, fade_in_ms, fade_out_ms,
+                                         source_volume),
                                   fader,
                                   lambda machine_id: machine_id in local, self.actions,
                                   **options)
@@ -166,6 +167,26 @@ class ServiceTest(unittest.TestCase):
         self.service.state_changed(change("playing", "paused"))
         self.assertTrue(self.dsp.wait_for(lambda d: not d.mute()))
         self.assertEqual(self.dsp.volume(), -23.0)
+
+    def test_a_restore_while_spotify_plays_adds_its_offset_without_drift(self):
+        self.start(source_volume=(("spotify", -3.0),))
+        self.play_then_pause()
+        spotify = model.change(machine_id="spotify", state="playing", previous_state="stopped",
+                               player="Spotify", source="spotify")
+        self.service.state_changed(spotify)
+        self.assertTrue(self.dsp.wait_for(lambda d: not d.mute() and d.volume() == -26.0))
+        self.assertEqual(self.wait_for_log("CamillaDSP restored"),
+                         [{"volume_db": -26.0, "offset_db": -3.0, "cause": "playing",
+                           "player": "Spotify"}])
+        self.service.state_changed(model.change(machine_id="spotify", state="paused",
+                                                previous_state="playing", player="Spotify",
+                                                source="spotify"))
+        self.assertTrue(self.dsp.wait_for(lambda d: d.mute()))
+        self.service.state_changed(spotify)
+        self.assertTrue(self.dsp.wait_for(lambda d: not d.mute()))
+        self.assertEqual(self.dsp.volume(), -26.0)
+        self.service.state_changed(change("playing", "stopped"))  # Plexamp: the user's own
+        self.assertTrue(self.dsp.wait_for(lambda d: d.volume() == -23.0))
 
     def test_a_soft_pause_fades_out_mutes_and_says_when_it_is_quiet(self):
         self.start()
