@@ -95,31 +95,43 @@ class Parts:
         """The soft transport for the streamer's Plexamp, with CamillaDSP's fade when configured.
 
         The Plexamp at -plexamp-url is driven directly; another of the
-        streamer's own Plexamp players (-local-player) through the Plex
-        server's player proxy.
+        streamer's own Plexamp players (-local-player) on its address from
+        the sessions (port 32500), else through the Plex server's player
+        proxy.
         """
         from streamerbrainz.core.transport import Transport
         from streamerbrainz.plex.client import CLIENT_IDENTIFIER
-        from streamerbrainz.plex.control import PlexampControl
+        from streamerbrainz.plex.control import ControlError, PlexampControl
         config = self.config
-        controls = {}  # machine id -> PlexampControl (the transport thread's)
+        controls = {}  # (base URL, machine id) -> PlexampControl (the transport thread's)
         # Built here, so that SIGHUP's new token reaches it with the others.
         server = self.plex_client() if config.plex_enabled else None
+
+        def control(base_url, machine_id, via_server=False):
+            key = (base_url, machine_id)
+            if key not in controls:
+                if len(controls) >= 8:
+                    controls.clear()
+                controls[key] = PlexampControl(base_url, CLIENT_IDENTIFIER, machine_id,
+                                               server=server if via_server else None)
+            return controls[key]
 
         def send(machine_id, action):
             if not self.controllable(machine_id):
                 raise ValueError("%s is not a Plexamp of this streamer" % machine_id)
-            if machine_id not in controls:
-                if len(controls) >= 8:
-                    controls.clear()
-                if self.plexamp_id_is(machine_id):
-                    controls[machine_id] = PlexampControl(config.plexamp_url,
-                                                          CLIENT_IDENTIFIER, machine_id)
-                else:
-                    controls[machine_id] = PlexampControl(
-                        config.plex_server_url, CLIENT_IDENTIFIER, machine_id,
-                        server=server)
-            controls[machine_id].send(action)
+            if self.plexamp_id_is(machine_id):
+                control(config.plexamp_url, machine_id).send(action)
+                return
+            known = self.keeper.snapshot.get(machine_id)
+            if known is not None and known.address:  # its own API first, on the LAN
+                host = known.address if ":" not in known.address else "[%s]" % known.address
+                try:
+                    control("http://%s:32500" % host, machine_id).send(action)
+                    return
+                except ControlError as err:
+                    if err.kind not in ("network", "timeout"):
+                        raise
+            control(config.plex_server_url, machine_id, via_server=True).send(action)
 
         dsp = self.camilladsp
         keeper = self.keeper

@@ -42,6 +42,7 @@ class PlayerState:
     updated_at: float = 0.0
     stopped_by_event: bool = False
     source: str = PLEX
+    address: str = ""  # the player's LAN address, when Plex's sessions said it
 
     def position(self, now):
         """The position at monotonic time ``now``, moving only while playing."""
@@ -68,6 +69,7 @@ def from_session(session, state, now, wall, previous=None):
         position_at=now,
         player=session.player or (previous.player if previous else ""),
         product=session.product or (previous.product if previous else ""),
+        address=session.address or (previous.address if previous else ""),
         since=wall,
         updated_at=wall,
     )

@@ -7,6 +7,7 @@ retried) and a message that names no secret.
 
 import dataclasses
 import hashlib
+import ipaddress
 import http.client
 import socket
 import ssl
@@ -42,6 +43,15 @@ class Session:
     state: str = ""
     track: Track = NO_TRACK
     position_ms: int = 0
+    address: str = ""  # the player's LAN address (an IP literal), where its API listens
+
+
+def ip_literal(text):
+    """``text`` when it is an IP address (the Player's ``address``), else ''."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return ""
 
 
 # States a notification or a timeline reports that decide the player's state;
@@ -237,6 +247,7 @@ def session_from(tag, item, player):
             media_type=media_type,
         ),
         position_ms=max(0, to_int(get("viewOffset"))),
+        address=ip_literal(player.get("address", "")),
     )
 
 

@@ -109,7 +109,14 @@ class ParseSessionsTest(unittest.TestCase):
             album="Once in a Lifetime: The Best Of",
             duration_ms=259560,
             position_ms=30496,
+            address="192.168.1.50",
         ))
+
+    def test_a_player_address_is_kept_only_when_it_is_an_ip(self):
+        for given, kept in (("192.168.1.50", "192.168.1.50"), ("fe80::1", "fe80::1"),
+                            ("evil.example", ""), ("127.0.0.1:32500/x", ""), ("", "")):
+            with self.subTest(given=given):
+                self.assertEqual(plex.ip_literal(given), kept)
 
     def test_empty_container(self):
         self.assertEqual(plex.parse_sessions(b'<MediaContainer size="0"></MediaContainer>'), [])
