@@ -63,6 +63,8 @@ class Handover(Listener):
                      how="soft pause", policy="last-wins")
             self.pause(machine_id, "%s started" % change.player)
         for machine_id in cannot:
+            if machine_id in self._silenced:
+                continue  # muted on its fader already
             if self.silence is not None and self.silence(machine_id, True):
                 self._silenced.add(machine_id)
                 log.info("source yields", player=self.playing[machine_id], to=change.player,

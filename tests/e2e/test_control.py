@@ -453,6 +453,42 @@ class LastWinsTests(ControlCase):
         self.assertEqual(self.records(YIELDS), [])
 
 
+class LastStartedPlaysTests(ControlCase):
+
+    def airplay(self, state):
+        result = run_cli(["source-event", "-url", self.url, "airplay", state, "Radio"])
+        self.assertEqual((result.returncode, result.stderr), (0, ""), self.daemon.log())
+
+    def test_plexamp_then_spotify_then_airplay_then_plexamp(self):
+        self.start("-camilladsp-source-fader", "spotify=aux2", dsp=True)
+        mark = self.daemon.mark()
+        self.spotify_plays()  # Plexamp yields: soft-paused, the volume back for Spotify
+        self.assertTrue(self.amp.wait_for_command("pause", 1, 5), self.daemon.log())
+        self.wait_plexamp("paused", mark)
+        self.wait_users_volume()
+        mark = self.daemon.mark()
+        self.airplay("playing")  # Spotify cannot pause: its own fader is muted
+        self.daemon.wait_for_line(source_pattern("AirPlay", "playing"), start=mark)
+        self.wait_dsp(lambda dsp: dsp.mute(2), "muted Spotify's fader (aux2)")
+        muted = self.record(YIELDS, mark)
+        self.assertEqual((muted.fields["player"], muted.fields["to"], muted.fields["how"]),
+                         ("Spotify", "AirPlay", "fader muted"))
+        mark = self.daemon.mark()
+        self.amp.set_timeline(*TRACK)  # Plexamp again: AirPlay has no fader, one WARN
+        self.wait_plexamp("playing", mark)
+        warn = self.record(CANNOT_YIELD, mark)
+        self.assertEqual((warn.fields["player"], warn.fields["to"]), ("AirPlay", PLAYER))
+        self.assertEqual(len(self.records(YIELDS, mark)), 0, self.daemon.log())
+        self.assertEqual([c.name for c in self.amp.commands()], ["pause"])
+        self.assertTrue(self.dsp.mute(2))
+        self.assertEqual((self.dsp.volume(), self.dsp.mute()), (USER_DB, False))
+        mark = self.daemon.mark()
+        self.spotify("paused")
+        self.spotify("playing")  # Spotify started again: its fader opens, Plexamp yields
+        self.wait_dsp(lambda dsp: not dsp.mute(2), "unmuted Spotify's fader")
+        self.assertTrue(self.amp.wait_for_command("pause", 2, 5), self.daemon.log())
+
+
 # -- 5. the amplifier across a handover -------------------------------------------------------
 
 class HandoverHookTests(ControlCase):
