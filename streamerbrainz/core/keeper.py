@@ -147,7 +147,9 @@ class StateKeeper(ThreadService):
 
     def _make_room(self, machine_id, bridged=False):
         """Whether a new player may be tracked, forgetting a stopped one if need be."""
-        if machine_id in self.followed or bridged:
+        if bridged:
+            return self._make_source_room(machine_id)
+        if machine_id in self.followed:
             return True
         self._forget(self.wall(), room=1)
         if len(self.states) < tracker.MAX_PLAYERS:
@@ -155,6 +157,20 @@ class StateKeeper(ThreadService):
         if self.sessions is not None:
             self.sessions.forget(machine_id)
         self._untracked += 1
+        return False
+
+    def _make_source_room(self, machine_id):
+        """Whether a new bridged source may be tracked: MAX_SOURCES at most, stopped ones go."""
+        sources = {key: state for key, state in self.states.items() if state.source != PLEX}
+        if len(sources) < tracker.MAX_SOURCES:
+            return True
+        stopped = sorted((state.updated_at, key) for key, state in sources.items()
+                         if state.state == tracker.STOPPED)
+        if stopped:
+            del self.states[stopped[0][1]]
+            return True
+        log.debug("source not tracked: too many sources", source=machine_id,
+                  max_sources=tracker.MAX_SOURCES)
         return False
 
     def _forget(self, wall, room=0):

@@ -20,6 +20,7 @@ KNOWN_STATES = (PLAYING, PAUSED, BUFFERING, STOPPED)
 FIRST_HAND_SOURCES = frozenset({"notifications", "plexamp"})
 FORGET_STOPPED_AFTER = 86400  # seconds a stopped player stays tracked unseen
 MAX_PLAYERS = 64
+MAX_SOURCES = 16  # bridged sources (spotify, airplay, ...) tracked at once, apart from these
 
 
 @dataclasses.dataclass(frozen=True)

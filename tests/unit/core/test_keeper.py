@@ -128,6 +128,20 @@ class BridgedSourceTest(unittest.TestCase):
         self.assertEqual([(c.kind, c.track.title) for c in drain(self.actions)],
                          [("play", ""), ("track", "One")])
 
+    def test_at_most_so_many_sources_are_tracked_and_a_stopped_one_makes_room(self):
+        from streamerbrainz.core.tracker import MAX_SOURCES
+        fetcher = self.make(None)
+
+        def source(name, state):
+            return Trigger(source="bridge", origin=name, machine_id=name, player=name,
+                           event=state, state=state)
+        fetcher.handle([source("s%d" % i, "playing") for i in range(MAX_SOURCES + 5)])
+        self.assertEqual(len(fetcher.states), MAX_SOURCES)
+        fetcher.handle([source("s0", "stopped"), source("late", "playing")])
+        self.assertIn("late", fetcher.states)
+        self.assertNotIn("s0", fetcher.states)
+        self.assertEqual(len(fetcher.states), MAX_SOURCES)
+
     def test_a_pause_naming_the_same_track_keeps_what_is_known_of_it(self):
         fetcher = self.make(None)
         fetcher.handle([spotify("playing", "One", "t1"), spotify("paused", track_id="t1")])
