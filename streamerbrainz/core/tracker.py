@@ -157,6 +157,8 @@ def observe_source(previous, event, now, wall):
     base = previous if previous is not None else PlayerState(machine_id=event.machine_id,
                                                              source=event.origin)
     state = event.state or base.state
+    if state == PAUSED and base.state == STOPPED:
+        state = STOPPED  # nothing plays: nothing to pause
     track = event.track
     if track == NO_TRACK:
         track = base.track

@@ -20,7 +20,9 @@ STATES = {
     "paused": "paused",
     "stopped": "stopped", "session_disconnected": "stopped",
 }
-SINK_STATES = {"running": "playing"}  # Spotify is about to open the device
+# The device: Spotify is about to open it, or let it go (a pause of a stopped
+# player stays stopped); temporarily_closed, between two tracks, says nothing.
+SINK_STATES = {"running": "playing", "closed": "paused"}
 # The events whose TRACK_ID is the track that plays; loading, preloading and
 # the like name the next one.
 CURRENT_TRACK = ("track_changed", "playing", "paused", "seeked", "position_correction",

@@ -374,7 +374,7 @@ class LibrespotEventTests(BridgeCase):
             ("playing", {"TRACK_ID": old, "DURATION_MS": "200000", "POSITION_MS": "5000"},
              "playing"),
             ("preloading", {"TRACK_ID": old}, None),
-            ("sink", {"SINK_STATUS": "closed"}, None),
+            ("sink", {"SINK_STATUS": "closed"}, "paused"),  # Spotify let go of the device
             ("stopped", {"TRACK_ID": old}, "stopped"),
         ]
         counts = {}
@@ -386,7 +386,8 @@ class LibrespotEventTests(BridgeCase):
                     self.wait_change("Spotify", state, counts[state])
                     self.assertEqual(self.player("spotify")["state"], state)
         self.assertEqual([state for state, _ in self.changes("Spotify")],
-                         ["playing", "paused", "playing", "stopped"], self.daemon.log())
+                         ["playing", "paused", "playing", "paused", "stopped"],
+                         self.daemon.log())
         self.assertEqual(self.player("spotify")["rating_key"], old)
 
     def test_a_huge_name_is_cut_and_still_plays(self):

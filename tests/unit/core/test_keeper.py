@@ -142,6 +142,12 @@ class BridgedSourceTest(unittest.TestCase):
         self.assertNotIn("s0", fetcher.states)
         self.assertEqual(len(fetcher.states), MAX_SOURCES)
 
+    def test_a_pause_of_a_stopped_source_is_no_change(self):
+        fetcher = self.make(None)
+        fetcher.handle([spotify("paused")])  # the sink closed with nothing playing
+        fetcher.handle([spotify("playing", "One", "t1"), spotify("paused")])
+        self.assertEqual([c.state for c in drain(self.actions)], ["playing", "paused"])
+
     def test_a_pause_naming_the_same_track_keeps_what_is_known_of_it(self):
         fetcher = self.make(None)
         fetcher.handle([spotify("playing", "One", "t1"), spotify("paused", track_id="t1")])

@@ -39,7 +39,7 @@ class LibrespotTest(unittest.TestCase):
         self.assertEqual(bridge.STATES, events.STATES)
 
     def test_a_sink_that_runs_is_spotify_about_to_play(self):
-        for status, state in (("running", "playing"), ("closed", None),
+        for status, state in (("running", "playing"), ("closed", "paused"),
                               ("temporarily_closed", None)):
             with self.subTest(status=status):
                 self.assertEqual(spotify(PLAYER_EVENT="sink", SINK_STATUS=status).state, state)
