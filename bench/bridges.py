@@ -10,8 +10,10 @@
   from the POST to the ``pause`` the stand-in Plexamp receives, without
   CamillaDSP and with it (the soft pause fades out first over
   ``-camilladsp-fade-out-ms``).
-- quiet: wake-ups over an idle window with every source configured
-  (-plexamp-url, CamillaDSP, the soft transport, the handover), per thread.
+- quiet: wake-ups over an idle window with every source configured (Plex,
+  CamillaDSP, the bridges' route, the soft transport and the handover for a
+  -local-player Plexamp), per thread; then the same with the Plexamp at
+  -plexamp-url, whose timeline long poll Plexamp answers about every second.
 """
 
 import http.client
@@ -23,7 +25,7 @@ import time
 
 from bench import proc
 from bench.figures import median, ms, p95
-from bench.harness import REPO_ROOT, clean_env, wait_stable
+from bench.harness import MACHINE_ID, REPO_ROOT, clean_env, wait_stable
 from bench.registry import register
 from bench.targets import CONTEXT, Target
 from tests.support.camilladsp import StandInCamillaDSP
@@ -121,22 +123,36 @@ def measure_handover(ctx, n, fade):
     return times
 
 
-def measure_quiet(ctx, window):
-    plexamp = PlexampStub(hold=1.0)
-    plexamp.start()
-    ctx.add_cleanup(plexamp.stop)
+def measure_quiet(ctx, window, with_plexamp):
+    """Context switches over an idle window with every source configured, per thread.
+
+    With ``with_plexamp`` the soft transport drives the Plexamp at
+    -plexamp-url (whose timeline is long-polled); without, a -local-player
+    Plexamp known from Plex's sessions (no poll).
+    """
     dsp = StandInCamillaDSP(volume=-20.0).start()
     ctx.add_cleanup(dsp.stop)
     stub = ctx.new_stub()
-    daemon = ctx.new_daemon(stub, extra_args=["-plexamp-url", plexamp.url,
-                                              "-camilladsp-url", dsp.url])
+    args = ["-camilladsp-url", dsp.url]
+    polls = None
+    if with_plexamp:
+        plexamp = PlexampStub(hold=1.0)
+        plexamp.start()
+        ctx.add_cleanup(plexamp.stop)
+        args += ["-plexamp-url", plexamp.url]
+    else:
+        args += ["-local-player", MACHINE_ID]
+    daemon = ctx.new_daemon(stub, extra_args=args)
     wait_stable(lambda: daemon.nlines, 1.0, 10)
     before = proc.task_switches(daemon.pid)
+    polls_before = plexamp.polls if with_plexamp else 0
     threading.Event().wait(window)
     total, per_thread, _ = proc.switch_delta(before, proc.task_switches(daemon.pid))
-    polls = plexamp.polls
-    ctx.check_daemon(daemon, "bridges quiet")
-    ctx.stop_daemon(daemon, "bridges quiet")
+    if with_plexamp:
+        polls = plexamp.polls - polls_before
+    label = "bridges quiet%s" % (" (-plexamp-url)" if with_plexamp else "")
+    ctx.check_daemon(daemon, label)
+    ctx.stop_daemon(daemon, label)
     return total, per_thread, polls
 
 
@@ -147,7 +163,8 @@ def measure_bridges(ctx):
     plain = measure_handover(ctx, 5 if ctx.args.quick else 20, fade=False)
     faded = measure_handover(ctx, 3 if ctx.args.quick else 10, fade=True)
     window = ctx.args.idle_seconds
-    wakes, per_thread, polls = measure_quiet(ctx, window)
+    wakes, per_thread, _ = measure_quiet(ctx, window, with_plexamp=False)
+    amp_wakes, amp_threads, polls = measure_quiet(ctx, window, with_plexamp=True)
 
     down_ms = [(t1 - t0) * 1000 for t0, t1, _, _ in down]
     ctx.note("bridges: %d librespot-event runs timed after 5 warm-up, exit statuses %s, %d "
@@ -156,12 +173,15 @@ def measure_bridges(ctx):
                  len(runs), sorted(statuses), stderr, ms(min(floors)), ms(max(floors)),
                  sorted({status for _, _, status, _ in down}),
                  down[0][3].decode("utf-8", "replace").strip()[:160]))
-    busy = ["%s: %d" % (name, delta) for _, (name, delta, _) in sorted(per_thread.items())
-            if delta]
-    ctx.note("bridges: quiet window %g s with -plexamp-url, CamillaDSP, the soft transport "
-             "and the handover: %d Plexamp timeline polls answered (the stand-in holds each "
-             "1 s, as Plexamp does); context switches per thread: %s" % (
-                 window, polls, ", ".join(busy) or "none"))
+    def busy(threads):
+        return ", ".join("%s: %d" % (name, delta) for _, (name, delta, _) in
+                         sorted(threads.items()) if delta) or "none"
+    ctx.note("bridges: quiet windows of %g s with Plex, CamillaDSP, the bridges' route, the "
+             "soft transport and the handover: with a -local-player Plexamp (known from Plex's "
+             "sessions) context switches per thread: %s; with the Plexamp at -plexamp-url "
+             "instead: %d timeline polls answered (the stand-in holds each 1 s, as Plexamp "
+             "does: it paces its own long poll), per thread: %s" % (
+                 window, busy(per_thread), polls, busy(amp_threads)))
     ctx.compare("bridges: librespot-event spawn -> state line, median (n=%d)" % len(to_line),
                 median(to_line) * 1000, median(floors) * 1000, "ms", target=START)
     ctx.compare("bridges: librespot-event run (spawn -> exit), median", median(runs) * 1000,
@@ -179,9 +199,12 @@ def measure_bridges(ctx):
             "%d (%.2f per 5 s)" % (wakes, wakes * 5.0 / window), "", "", QUIET,
             value=wakes * 5.0 / window)
     # The Plexamp timeline's long poll answers about every second (Plexamp decides, not
-    # the daemon): its thread is the busiest; what every other thread did, apart.
-    busiest = max((delta for _, (_, delta, _) in per_thread.items()), default=0)
-    rest = wakes - busiest
-    ctx.row("  every thread but the Plexamp poll's (%d polls)" % polls,
+    # the daemon): context, with what every other thread did apart.
+    busiest = max((delta for _, (_, delta, _) in amp_threads.items()), default=0)
+    ctx.row("  with -plexamp-url instead (its long poll: %d answers)" % polls,
+            "%d (%.2f per 5 s)" % (amp_wakes, amp_wakes * 5.0 / window), "", "", CONTEXT,
+            value=amp_wakes * 5.0 / window)
+    rest = amp_wakes - busiest
+    ctx.row("  every thread but the Plexamp poll's",
             "%d (%.2f per 5 s)" % (rest, rest * 5.0 / window), "", "", QUIET,
             value=rest * 5.0 / window)
