@@ -407,6 +407,8 @@ def _build(values, environ, need_plex, variables):
     if secret_file != values["webhooks-secret-file"]:
         variables.pop("webhooks-secret-file", None)
     secret = read_webhooks_secret(secret_file) if secret_file else ""
+    # systemd's StateDirectory= sets $STATE_DIRECTORY (colon-separated when several).
+    state_dir = values["state-dir"] or environ.get("STATE_DIRECTORY", "").split(":")[0]
     settings.update(
         webhooks_bind=bind,
         webhooks_secret_file=secret_file,
@@ -414,6 +416,7 @@ def _build(values, environ, need_plex, variables):
         webhooks_allow=parse_networks(values["webhooks-allow"]),
         sources_allow=parse_networks(values["sources-allow"], "sources-allow"),
         control_allow=parse_networks(values["control-allow"], "control-allow"),
+        state_dir=state_dir,
         plex_server_url=server,
         plex_token_file=token_file,
         plex_token=token,

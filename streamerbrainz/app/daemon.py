@@ -22,6 +22,7 @@ from streamerbrainz.core.actions import (
 from streamerbrainz.core.idle import IdleWatch
 from streamerbrainz.core.listener import tell, tell_change
 from streamerbrainz.core import transport
+from streamerbrainz.history.store import StoreError
 from streamerbrainz.core.trigger import PLEX, Trigger
 from streamerbrainz.lib import log as logging_setup
 from streamerbrainz.lib.log import get_logger
@@ -56,6 +57,8 @@ class Daemon:
         self.notifier = systemd.Notifier(environ)
         self.parts = Parts(config, self.triggers, self.actions)
         self.idle = IdleWatch(config.idle_after, config.idle_at_start, time.monotonic())
+        for machine_id, known in self.parts.keeper.states.items():  # what played before
+            self.idle.update(machine_id, known.state, time.monotonic())
         self.last_change = None
         self.running = False
         self.started = time.time()
@@ -149,7 +152,17 @@ class Daemon:
             "fetch_in_progress": in_progress,
             "fetch_seconds": round(seconds, 1),
             **self.camilladsp_status(),
+            **self.history_status(),
         }
+
+    def history_status(self):
+        """``{"history": status}`` when -state-dir is set, else nothing."""
+        parts = self.parts
+        if parts.history is not None:
+            return {"history": parts.history.status}
+        if parts.history_error:
+            return {"history": {"enabled": False, "error": parts.history_error}}
+        return {}
 
     def camilladsp_status(self):
         """``{"camilladsp": status}`` when CamillaDSP is configured, else nothing."""
@@ -339,4 +352,9 @@ class Daemon:
 def run(config, environ):
     memory.limit_malloc_arenas(environ)  # before any thread starts
     hardening.hide_from_same_user()
-    return Daemon(config, environ).run()
+    try:
+        daemon = Daemon(config, environ)
+    except StoreError as err:  # another daemon holds -state-dir
+        print("streamerbrainz: %s" % err, file=sys.stderr)
+        return 1
+    return daemon.run()

@@ -8,11 +8,16 @@ in list order and stops them in reverse; it tells the listeners in list
 order, which is the order of effects.
 """
 
+import time
+
 from streamerbrainz.core.idle import IdleLog
 from streamerbrainz.core.keeper import StateKeeper
 from streamerbrainz.core.local import LocalPlayers
 from streamerbrainz.plex.client import PlexClient
+from streamerbrainz.lib.log import get_logger
 from streamerbrainz.web import live
+
+log = get_logger(__name__)
 
 
 class Parts:
@@ -45,9 +50,12 @@ class Parts:
         if config.plex_enabled:
             from streamerbrainz.plex.fetch import SessionFetch
             self.sessions = SessionFetch(self.plex_client(), config.plex_timeout)
+        self.history = None
+        self.history_error = ""
+        known = self._open_history() if config.state_dir else {}
         # Always: the bridged sources (Spotify, AirPlay) need it even without Plex.
         self.keeper = StateKeeper(triggers, actions, self.sessions, config.plex_machine_ids,
-                                  config.plex_poll_interval)
+                                  config.plex_poll_interval, known=known)
         self.services.append(self.keeper)
 
         if config.plex_notifications:
@@ -77,6 +85,10 @@ class Parts:
             self.services.append(self.camilladsp)
             self.listeners.append(self.camilladsp)
 
+        if self.history is not None:
+            self.services.append(self.history)
+            self.listeners.append(self.history)
+
         self.transport = None
         if plexamp is not None or config.plex_enabled:
             self.transport = self._transport()
@@ -90,6 +102,33 @@ class Parts:
                     lambda machine_id, cause: transport.request(machine_id, "pause", cause,
                                                                 reopen=True),
                     silence=self.camilladsp.silence if self.camilladsp else None))
+
+    def _open_history(self):
+        """Open the database in -state-dir; the players' last states, for the keeper.
+
+        A second daemon on the same directory is refused (StoreError
+        ``locked`` goes up: the daemon does not start); any other failure is
+        one ERROR line and the daemon runs without history.
+        """
+        from streamerbrainz.history import rows
+        from streamerbrainz.history.store import StoreError, open_store
+        from streamerbrainz.history.writer import HistoryWriter
+        try:
+            store = open_store(self.config.state_dir)
+        except StoreError as err:
+            if err.kind == "locked":
+                raise
+            log.error("history off: the daemon runs without it", error=str(err))
+            self.history_error = str(err)
+            return {}
+        now = time.monotonic()
+        known = {}
+        for row in store.connection.execute(rows.SELECT_PLAYERS + " WHERE source = 'plex'"):
+            state = rows.player_state(row, now)
+            known[state.machine_id] = state
+        self.history = HistoryWriter(store, self.config.history_days)
+        self.history.resume(known)
+        return known
 
     def _transport(self):
         """The soft transport for the streamer's Plexamp, with CamillaDSP's fade when configured.

@@ -38,7 +38,7 @@ class StateKeeper(ThreadService):
     name = "sessions"
 
     def __init__(self, triggers, actions, sessions=None, followed=(), poll_interval=0.0,
-                 clock=time.monotonic, wall=time.time):
+                 clock=time.monotonic, wall=time.time, known=None):
         super().__init__()
         self.triggers = triggers
         self.actions = actions
@@ -47,8 +47,10 @@ class StateKeeper(ThreadService):
         self.poll_interval = poll_interval
         self.clock = clock
         self.wall = wall
-        self.states = {}
-        self.snapshot = {}
+        # ``known``: what was true before a restart, so that the first fetch is
+        # compared with it rather than with nothing.
+        self.states = dict(known or {})
+        self.snapshot = dict(self.states)
         self._untracked = 0
 
     def wake(self):

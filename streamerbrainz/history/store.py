@@ -55,7 +55,7 @@ class StoreError(Exception):
 
 
 class Store:
-    """An open, locked, migrated database; ``connection`` belongs to the thread that opened it."""
+    """An open, locked, migrated database; one thread at a time uses ``connection``."""
 
     def __init__(self, path, connection, lock):
         self.path = path
@@ -108,8 +108,9 @@ def _lock(path):
 
 def _connect(path):
     try:
+        # Opened on the main thread at start, then owned by the writer's thread alone.
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000.0,
-                                     isolation_level=None)
+                                     isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         connection.execute("PRAGMA synchronous = NORMAL")

@@ -39,7 +39,7 @@ class NumericFlagTests(unittest.TestCase):
 
     def test_every_numeric_flag_has_bounds(self):
         self.assertEqual(sorted(NUMERIC_FLAGS), ["camilladsp-fade-in-ms", "camilladsp-fade-out-ms",
-                                                 "hook-timeout",
+                                                 "history-days", "hook-timeout",
                                                  "idle-after",
                                                  "plex-poll-interval", "plex-timeout",
                                                  "webhooks-port"])

@@ -16,7 +16,7 @@ from tests.support.daemon import wait_for
 CONFIG = types.SimpleNamespace(
     idle_after=300.0, idle_at_start=False, hooks=(), notify_urls=(), hook_timeout=10.0,
     plex_enabled=False, plexamp_url="", plex_notifications=False, plex_machine_ids=(),
-    plex_poll_interval=0.0,
+    plex_poll_interval=0.0, state_dir="",
     plex_token="", webhooks_secret="", local_player=(), camilladsp_url="")
 
 

@@ -24,7 +24,7 @@ def config(server_url, **overrides):
         plex_server_url=server_url, plex_token=TOKEN, plex_timeout=5.0, plex_ca_file="",
         plexamp_url="", plex_notifications=False, plex_machine_ids=(), plex_poll_interval=0.0,
         local_player=(LOCAL,), camilladsp_url="", source_policy="last-wins",
-        webhooks_secret="")
+        webhooks_secret="", state_dir="")
     settings.update(overrides)
     return types.SimpleNamespace(**settings)
 

@@ -1,0 +1,153 @@
+"""The memory in -state-dir: a restart that forgets nothing, and a database never damaged.
+
+The real daemon beside the stand-in Plex, stopped and started again on
+the same directory: a player that played and still plays is no change (no
+hook, no state line), one that stopped meanwhile is one ``stopped``
+change; plays are rows; a second daemon on the same directory refuses to
+start; a file that is no database is one ERROR line and the daemon runs
+on without history; SIGKILL during a burst leaves a database that
+``PRAGMA integrity_check`` calls ok.
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import tempfile
+import unittest
+
+from tests.support import webhooks
+from tests.support.daemon import E2ECase, start_daemon, wait_for
+from tests.support.webhooks import fixture
+
+DB = "streamerbrainz.sqlite3"
+
+
+class HistoryCase(E2ECase):
+
+    def setUp(self):
+        self.state_dir = tempfile.mkdtemp(prefix="sb-history-")
+        self.hook_log = os.path.join(self.state_dir, "hooks.log")
+        hook = os.path.join(self.state_dir, "hook.sh")
+        with open(hook, "w") as handle:
+            handle.write('#!/bin/sh\necho "$SB_EVENT $SB_STATE" >> %s\n' % self.hook_log)
+        os.chmod(hook, 0o700)
+        self.flags = ["-state-dir", self.state_dir, "-on-change", hook]
+
+    def restart(self, *more):
+        """Stop the daemon (SIGTERM), then start another on the same stand-in and directory."""
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait_exit(5), 0, self.daemon.log())
+        self.daemon = start_daemon(self, self.stub, extra_args=self.flags + list(more))
+        return self.daemon
+
+    def hooks(self):
+        if not os.path.exists(self.hook_log):
+            return []
+        with open(self.hook_log) as handle:
+            return handle.read().split("\n")[:-1]
+
+    def query(self, sql):
+        connection = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.state_dir, DB),
+                                     uri=True)
+        try:
+            return connection.execute(sql).fetchall()
+        finally:
+            connection.close()
+
+    def health(self):
+        status, _, body = webhooks.request(self.daemon.port, "GET", "/healthz")
+        self.assertEqual(status, 200)
+        return json.loads(body.decode())
+
+
+class RestartTests(HistoryCase):
+
+    def test_a_player_that_still_plays_after_a_restart_is_no_change(self):
+        self.start_plex_and_daemon("sessions_track.xml", extra_args=self.flags)
+        self.wait_state("playing")
+        self.assertTrue(wait_for(lambda: self.hooks() == ["play playing"], 5), self.hooks())
+        self.restart()
+        for payload in (None, "payload_resume.json"):  # fresh looks: the same track plays
+            mark = self.daemon.mark()
+            self.send(payload)
+            self.daemon.wait_for_line("Plex session found", start=mark)
+        self.assertEqual(self.daemon.count("Plex state changed"), 0, self.daemon.log())
+        self.assertEqual(self.hooks(), ["play playing"])
+        player = self.health()["history"]
+        self.assertTrue(player["enabled"], player)
+
+    def test_a_player_that_stopped_while_the_daemon_was_down_is_one_stopped_change(self):
+        self.start_plex_and_daemon("sessions_track.xml", extra_args=self.flags)
+        self.wait_state("playing")
+        self.daemon.terminate()
+        self.assertEqual(self.daemon.wait_exit(5), 0)
+        self.set_sessions("sessions_empty.xml")
+        self.daemon = start_daemon(self, self.stub, extra_args=self.flags)
+        stopped = self.wait_state("stopped")
+        self.assertEqual(stopped["title"], "Once in a Lifetime")
+        self.assertEqual(self.daemon.count("Plex state changed"), 1, self.daemon.log())
+        self.assertTrue(wait_for(lambda: self.hooks() == ["play playing", "stop stopped"], 5),
+                        self.hooks())
+        rows = self.query("SELECT title, ended_by FROM plays ORDER BY id")
+        self.assertEqual(rows, [("Once in a Lifetime", "stop")])
+
+    def test_a_pause_then_a_stop_are_one_play_row_with_its_listened_time(self):
+        self.start_plex_and_daemon("sessions_track.xml", extra_args=self.flags)
+        self.wait_state("playing")
+        self.set_sessions("sessions_track_paused.xml")
+        self.send("payload_pause.json")
+        self.wait_state("paused")
+        self.set_sessions("sessions_empty.xml")
+        self.send("payload_stop.json")
+        self.wait_state("stopped")
+        self.assertTrue(wait_for(lambda: self.query(
+            "SELECT count(*) FROM plays WHERE ended_at IS NOT NULL") == [(1,)], 5))
+        (row,) = self.query("SELECT title, artist, player, source, ended_by, counted, "
+                            "listened_ms >= 0 FROM plays")
+        self.assertEqual(row, ("Once in a Lifetime", "Talking Heads", "Office", "plex", "stop",
+                               0, 1))
+
+
+class FaultTests(HistoryCase):
+
+    def test_a_second_daemon_on_the_same_directory_refuses_to_start(self):
+        self.start_plex_and_daemon("sessions_empty.xml", extra_args=self.flags)
+        second = start_daemon(self, self.stub, extra_args=self.flags, wait_ready=False)
+        self.assertEqual(second.wait_exit(10), 1)
+        self.assertEqual(second.lines()[-1], "streamerbrainz: %s: another StreamerBrainz uses "
+                         "it; give each daemon its own -state-dir"
+                         % os.path.join(self.state_dir, DB))
+        self.assertTrue(self.daemon.running())
+
+    def test_a_file_that_is_no_database_is_one_error_and_the_daemon_runs_on(self):
+        with open(os.path.join(self.state_dir, DB), "wb") as handle:
+            handle.write(b"not a database\n" * 200)
+        self.start_plex_and_daemon("sessions_track.xml", extra_args=self.flags)
+        self.wait_state("playing")
+        errors = self.daemon.matching("[ERROR]")
+        self.assertEqual(len(errors), 1, self.daemon.log())
+        self.assertIn("history off: the daemon runs without it", errors[0])
+        self.assertIn("not a StreamerBrainz database", errors[0])
+        history = self.health()["history"]
+        self.assertEqual(history["enabled"], False)
+        self.assertIn("not a StreamerBrainz database", history["error"])
+
+    def test_sigkill_during_a_burst_leaves_a_sound_database(self):
+        self.start_plex_and_daemon("sessions_track.xml", extra_args=self.flags)
+        self.wait_state("playing")
+        pause, play = fixture("sessions_track_paused.xml"), fixture("sessions_track.xml")
+        for i in range(40):
+            self.stub.set_sessions(pause if i % 2 == 0 else play)
+            self.send("payload_pause.json" if i % 2 == 0 else "payload_resume.json")
+        self.daemon.wait_for_lines("Plex state changed", 10, timeout=10)
+        self.daemon.send_signal(signal.SIGKILL)
+        self.daemon.wait_exit(5)
+        self.assertEqual(self.query("PRAGMA integrity_check"), [("ok",)])
+        self.assertGreaterEqual(self.query("SELECT count(*) FROM players")[0][0], 1)
+        self.daemon = start_daemon(self, self.stub, extra_args=self.flags)  # and it opens
+        self.assertTrue(self.health()["history"]["enabled"])
+
+
+if __name__ == "__main__":
+    unittest.main()
