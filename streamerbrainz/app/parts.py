@@ -52,7 +52,10 @@ class Parts:
             self.sessions = SessionFetch(self.plex_client(), config.plex_timeout)
         self.history = None
         self.history_error = ""
+        self._held = None  # what CamillaDSP's service held when the last run ended (kept)
         known = self._open_history() if config.state_dir else {}
+        if self.history is not None:  # started before CamillaDSP, stopped after it
+            self.services.append(self.history)
         # Always: the bridged sources (Spotify, AirPlay) need it even without Plex.
         self.keeper = StateKeeper(triggers, actions, self.sessions, config.plex_machine_ids,
                                   config.plex_poll_interval, known=known)
@@ -74,19 +77,21 @@ class Parts:
             (lambda: plexamp.identity[0] if plexamp.identity else None) if plexamp else None))
 
         if config.camilladsp_url:
-            from streamerbrainz.camilladsp.policy import Policy
+            from streamerbrainz.camilladsp.policy import NOTHING_HELD, Policy
             from streamerbrainz.camilladsp.service import CamillaDSP
             settings = Policy(config.camilladsp_idle, config.camilladsp_pause,
                               config.camilladsp_max_volume, config.camilladsp_fade_in_ms,
                               config.camilladsp_fade_out_ms, config.camilladsp_source_volume)
+            history = self.history
             self.camilladsp = CamillaDSP(config.camilladsp_url, settings,
                                          config.camilladsp_fader, self.local, actions,
-                                         source_faders=config.camilladsp_source_fader)
+                                         source_faders=config.camilladsp_source_fader,
+                                         memory=self._held or NOTHING_HELD,
+                                         remember=history.remember_volume if history else None)
             self.services.append(self.camilladsp)
             self.listeners.append(self.camilladsp)
 
         if self.history is not None:
-            self.services.append(self.history)
             self.listeners.append(self.history)
 
         self.transport = None
@@ -128,6 +133,11 @@ class Parts:
             known[state.machine_id] = state
         self.history = HistoryWriter(store, self.config.history_days)
         self.history.resume(known)
+        row = store.connection.execute(
+            "SELECT value FROM volume WHERE name = 'camilladsp'").fetchone()
+        if row is not None and self.config.camilladsp_url:
+            from streamerbrainz.camilladsp.policy import memory_of
+            self._held = memory_of(row[0])
         return known
 
     def _transport(self):

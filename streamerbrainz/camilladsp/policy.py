@@ -12,6 +12,7 @@ ours, and never above the cap.
 """
 
 import collections
+import json
 import math
 
 from streamerbrainz.camilladsp.protocol import MIN_DB
@@ -48,6 +49,30 @@ Plan = collections.namedtuple("Plan", "steps memory outcome releases")
 Plan.__doc__ = """The steps, the memory while they run, what the plan does (for the log:
 muted, lowered, restored, capped, unchanged, taken over), and ``releases``:
 whether the memory becomes NOTHING_HELD once the last step is sent."""
+
+
+def memory_text(memory):
+    """``memory`` as JSON text, to keep across a restart."""
+    user = None if memory.user is None else [memory.user.volume, memory.user.mute]
+    return json.dumps({"user": user, "low": memory.low, "high": memory.high,
+                       "muted": memory.muted, "offset": memory.offset})
+
+
+def memory_of(text):
+    """The Memory kept as ``text`` by ``memory_text``; NOTHING_HELD for anything else."""
+    try:
+        data = json.loads(text)
+        user = data["user"]
+        user = None if user is None else Reading(float(user[0]), bool(user[1]))
+        low, high = data["low"], data["high"]
+        low = None if low is None else float(low)
+        high = None if high is None else float(high)
+        memory = Memory(user, low, high, bool(data["muted"]), float(data["offset"]))
+    except (ValueError, TypeError, KeyError, IndexError):
+        return NOTHING_HELD
+    if user is None or not all(math.isfinite(v) for v in (user.volume, memory.offset)):
+        return NOTHING_HELD
+    return memory
 
 
 def parse_level(raw, flag):

@@ -60,8 +60,13 @@ class CamillaDSP(ThreadService, Listener):
     name = "camilladsp"
 
     def __init__(self, url, settings, fader, is_local, actions, timeout=REPLY_TIMEOUT,
-                 probe_every=PROBE_EVERY, clock=time.monotonic, source_faders=()):
+                 probe_every=PROBE_EVERY, clock=time.monotonic, source_faders=(),
+                 memory=policy.NOTHING_HELD, remember=None):
         super().__init__()
+        # What it held down when the last run ended (from -state-dir), and where to keep
+        # what it holds now (the history writer's queue; called on this service's thread).
+        self.remember = remember
+        self._kept = memory
         self.source_faders = dict(source_faders)  # source name -> aux fader
         self._silenced = {}  # aux fader -> whether it should be muted (the service thread's)
         self.probe_every = probe_every
@@ -75,7 +80,7 @@ class CamillaDSP(ThreadService, Listener):
         self.inbox = queue.SimpleQueue()
         self.link = None
         self.goal = None
-        self.memory = policy.NOTHING_HELD
+        self.memory = memory
         self.steps = collections.deque()
         self.releases = False
         self._probe_at = None
@@ -155,6 +160,7 @@ class CamillaDSP(ThreadService, Listener):
                 except Exception:
                     log.exception("CamillaDSP service failed; carrying on")
                     self._drop()
+                self._keep()
         finally:
             self._restore_at_exit()
 
@@ -361,6 +367,12 @@ class CamillaDSP(ThreadService, Listener):
         except WebSocketError as err:
             self._lost(err)
 
+    def _keep(self):
+        """Hand what is held down now to ``remember``, when it changed."""
+        if self.remember is not None and self.memory != self._kept:
+            self._kept = self.memory
+            self.remember(policy.memory_text(self.memory))
+
     def _quiet_done(self):
         """A soft pause's plan has ended (or cannot run): its caller waits no more."""
         done, self._done = self._done, None
@@ -485,6 +497,9 @@ class CamillaDSP(ThreadService, Listener):
             if sent:
                 log.info("CamillaDSP restored", cause="shutdown",
                          volume_db=round(self._target(plan.memory.user.volume), 2))
+            if not steps and sent == len(plan.steps):  # all given back: nothing held any more
+                self.memory = policy.NOTHING_HELD
+                self._keep()
         finally:
             if self.link is not None:
                 left = (self._stop_by or time.monotonic()) - time.monotonic()

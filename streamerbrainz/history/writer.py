@@ -62,6 +62,10 @@ class HistoryWriter(ThreadService, Listener):
     def players_idle(self, last):
         self._put(("idle", None, self.wall()))
 
+    def remember_volume(self, text):
+        """Keep what CamillaDSP's service holds down (any thread): the last one wins."""
+        self._put(("volume", text, self.wall()))
+
     def _put(self, item):
         try:
             self.inbox.put_nowait(item)
@@ -137,6 +141,9 @@ class HistoryWriter(ThreadService, Listener):
             for kind, change, at in batch:
                 if kind == "change":
                     self._change(connection, change, at)
+                elif kind == "volume":
+                    connection.execute("INSERT OR REPLACE INTO volume (name, value, updated_at) "
+                                       "VALUES ('camilladsp', ?, ?)", (change, at))
                 else:
                     self._idle(connection, at)
             connection.execute("COMMIT")

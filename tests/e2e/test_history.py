@@ -17,6 +17,7 @@ import tempfile
 import unittest
 
 from tests.support import webhooks
+from tests.support.camilladsp import StandInCamillaDSP
 from tests.support.daemon import E2ECase, start_daemon, wait_for
 from tests.support.webhooks import fixture
 
@@ -107,6 +108,32 @@ class RestartTests(HistoryCase):
                             "listened_ms >= 0 FROM plays")
         self.assertEqual(row, ("Once in a Lifetime", "Talking Heads", "Office", "plex", "stop",
                                0, 1))
+
+
+class CamillaDSPTests(HistoryCase):
+
+    def test_a_daemon_killed_while_muted_gives_the_volume_back_on_the_next_play(self):
+        dsp = StandInCamillaDSP(volume=-23.0).start()
+        self.addCleanup(dsp.stop)
+        self.flags += ["-camilladsp-url", dsp.url, "-camilladsp-pause", "mute",
+                       "-camilladsp-fade-in-ms", "0"]
+        self.start_plex_and_daemon("sessions_track.xml", extra_args=self.flags)
+        self.wait_state("playing")
+        self.set_sessions("sessions_track_paused.xml")
+        self.send("payload_pause.json")
+        self.assertTrue(dsp.wait_for(lambda d: d.mute(), 5), self.daemon.log())
+        self.assertTrue(wait_for(lambda: "true" in str(self.query(
+            "SELECT value FROM volume WHERE name = 'camilladsp'")), 5))
+        self.daemon.send_signal(signal.SIGKILL)  # no restore at shutdown: it is killed
+        self.daemon.wait_exit(5)
+        self.assertTrue(dsp.mute())
+        self.daemon = start_daemon(self, self.stub, extra_args=self.flags)
+        self.daemon.wait_for_line("CamillaDSP connected", timeout=5)
+        self.set_sessions("sessions_track.xml")
+        self.send("payload_resume.json")
+        self.wait_state("playing")
+        self.assertTrue(dsp.wait_for(lambda d: not d.mute() and d.volume() == -23.0, 5),
+                        self.daemon.log())
 
 
 class FaultTests(HistoryCase):

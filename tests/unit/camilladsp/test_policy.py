@@ -242,6 +242,20 @@ class SourceVolumeTest(unittest.TestCase):
         self.assertEqual(sent(plan), [("volume", -10.0), ("mute", False)])
 
 
+class KeptMemoryTest(unittest.TestCase):
+
+    def test_what_is_held_survives_as_text_and_anything_else_is_nothing(self):
+        held = Memory(Reading(-23.0, False), -53.0, -23.0, True, -3.0)
+        self.assertEqual(policy.memory_of(policy.memory_text(held)), held)
+        self.assertEqual(policy.memory_of(policy.memory_text(NOTHING_HELD)), NOTHING_HELD)
+        for text in ("", "null", "[]", '{"user": [1]}', '{"user": ["x", 1], "low": null, '
+                     '"high": null, "muted": true, "offset": 0}',
+                     '{"user": [NaN, false], "low": null, "high": null, "muted": true, '
+                     '"offset": 0}'):
+            with self.subTest(text=text):
+                self.assertEqual(policy.memory_of(text), NOTHING_HELD)
+
+
 class FailureTest(unittest.TestCase):
     """What is still sent after a step CamillaDSP refused: never a dip and a climb, never loud."""
 

@@ -4,7 +4,8 @@ import queue
 import time
 import unittest
 
-from streamerbrainz.camilladsp.policy import MUTE, Policy
+from streamerbrainz.camilladsp import policy
+from streamerbrainz.camilladsp.policy import MUTE, Memory, Policy, Reading
 from streamerbrainz.camilladsp.service import CamillaDSP
 from tests.support import model
 from tests.support.camilladsp import StandIn
@@ -187,6 +188,23 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(self.dsp.volume(), -26.0)
         self.service.state_changed(change("playing", "stopped"))  # Plexamp: the user's own
         self.assertTrue(self.dsp.wait_for(lambda d: d.volume() == -23.0))
+
+    def test_what_it_held_when_the_last_run_died_is_given_back_on_the_next_play(self):
+        held = Memory(Reading(-23.0, False), None, None, True)  # muted by the last run
+        kept = []
+        self.start(volume=-23.0, memory=held, remember=kept.append)
+        self.dsp.set_mute(True)  # CamillaDSP still muted: that run was killed
+        self.service.state_changed(change("playing", "paused"))
+        self.assertTrue(self.dsp.wait_for(lambda d: not d.mute() and d.volume() == -23.0))
+        self.assertTrue(self.dsp.wait_for(lambda d: kept and policy.memory_of(kept[-1])
+                                          == policy.NOTHING_HELD))
+
+    def test_what_it_holds_is_handed_over_to_keep(self):
+        kept = []
+        self.start(remember=kept.append)
+        self.play_then_pause()
+        self.assertTrue(self.dsp.wait_for(lambda d: kept and policy.memory_of(kept[-1]).muted))
+        self.assertEqual(policy.memory_of(kept[-1]).user, Reading(-23.0, False))
 
     def test_a_soft_pause_fades_out_mutes_and_says_when_it_is_quiet(self):
         self.start()
