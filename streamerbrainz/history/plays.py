@@ -6,8 +6,7 @@ to the change that ends it: another track, a stop, the idle grace passing
 while paused, or a restart of the daemon. Only time spent playing is
 listened time. A play counts by the rule scrobblers use: at least 30
 seconds heard, and half the track or four minutes, whichever comes first.
-
-Being built (the history issue): nothing feeds it yet.
+The history writer feeds it each change.
 """
 
 import dataclasses

@@ -7,9 +7,7 @@ timeout. ``PRAGMA user_version`` says which schema it holds: each step of
 written by a newer StreamerBrainz is refused. A lock file beside it keeps a
 second daemon out (``flock``: the kernel lets go when the holder dies, even
 by ``kill -9``). What can go wrong is a ``StoreError`` whose text names the
-file and the fix.
-
-Being built (the history issue): nothing opens it yet.
+file and the fix. ``app.parts`` opens it at start (with ``-state-dir``).
 """
 
 import errno
