@@ -16,14 +16,13 @@
   -plexamp-url, whose timeline long poll Plexamp answers about every second.
 """
 
-import http.client
 import json
 import subprocess
 import sys
 import threading
 import time
 
-from bench import proc
+from bench import clients, proc
 from bench.figures import median, ms, p95
 from bench.harness import MACHINE_ID, REPO_ROOT, clean_env, wait_stable
 from bench.registry import register
@@ -83,15 +82,9 @@ def measure_bridge(ctx, n, warm=5):
 
 def post_source(port, variables):
     """What the librespot bridge sends: ``POST /sources/spotify``; returns the status."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("POST", "/sources/spotify", json.dumps({"librespot": variables}),
-                           {"Content-Type": "application/json"})
-        answer = connection.getresponse()
-        answer.read()
-        return answer.status
-    finally:
-        connection.close()
+    body = json.dumps({"librespot": variables}).encode()
+    return clients.post_once(port, "application/json", body, timeout=5,
+                             path="/sources/spotify")
 
 
 def measure_handover(ctx, n, fade):

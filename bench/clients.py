@@ -66,11 +66,11 @@ def headers_for(content_type, body):
     return headers
 
 
-def post_once(port, content_type, body, timeout=10.0, connection=None):
+def post_once(port, content_type, body, timeout=10.0, connection=None, path=WEBHOOK_PATH):
     """One POST on a fresh connection (or ``connection``, already open); return the status."""
     conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("POST", WEBHOOK_PATH, body=body, headers=headers_for(content_type, body))
+        conn.request("POST", path, body=body, headers=headers_for(content_type, body))
         answer = conn.getresponse()
         answer.read()
         return answer.status

@@ -204,15 +204,16 @@ class Parts:
 
     def plexamp_machine_ids(self):
         """Every player the soft transport may drive now, the one at -plexamp-url first."""
-        found = [self.plexamp_machine_id()] if self.plexamp_machine_id() else []
+        first = self.plexamp_machine_id()
+        found = [first] if first else []
         found += sorted(machine_id for machine_id in self.keeper.snapshot
                         if machine_id not in found and self.controllable(machine_id))
         return found
 
     def plexamp_id_is(self, machine_id):
         """Whether ``machine_id`` is the Plexamp at -plexamp-url (once it said who it is)."""
-        known = self._plexamp.identity if self._plexamp is not None else None
-        return known is not None and known[0] == machine_id
+        known = self.plexamp_machine_id()
+        return known is not None and known == machine_id
 
     def plex_client(self):
         """A new client of the configured Plex server; each thread asks through its own."""

@@ -467,7 +467,6 @@ class CamillaDSP(ThreadService, Listener):
 
     def _restore_at_exit(self):
         """Give back what is held down, silently (the players are paused or stopped)."""
-        link = self.link
         deadline = self._stop_by if self._stop_by is not None else self.clock() + 1.0
         for fader, mute in self._silenced.items():
             if mute:
@@ -476,7 +475,6 @@ class CamillaDSP(ThreadService, Listener):
         try:
             if link is None or self.memory.user is None or not link.commands.supported:
                 return
-            deadline = self._stop_by if self._stop_by is not None else self.clock() + 1.0
             try:
                 reading = link.read(deadline)
             except (ReplyError, WebSocketError) as err:
@@ -497,7 +495,7 @@ class CamillaDSP(ThreadService, Listener):
             if sent:
                 log.info("CamillaDSP restored", cause="shutdown",
                          volume_db=round(self._target(plan.memory.user.volume), 2))
-            if not steps and sent == len(plan.steps):  # all given back: nothing held any more
+            if sent == len(plan.steps):  # all given back: nothing held any more
                 self.memory = policy.NOTHING_HELD
                 self._keep()
         finally:

@@ -196,7 +196,7 @@ class Transport(ThreadService, Listener):
                 self.release("%s not done" % action, player)
             log.warn("Plexamp %s not done" % action, reason=reason, **fields)
             return False, reason
-        if self._wait_for(lambda: confirmed(action, before, self._since(machine_id, since))):
+        if self._wait_for(lambda: confirmed(action, before, self._since(since))):
             log.info("Plexamp %s done" % action, **fields)
             if soft and ticket.reopen:
                 self.release(cause, player)
@@ -208,10 +208,10 @@ class Transport(ThreadService, Listener):
         log.warn("Plexamp %s not done" % action, reason=reason, **fields)
         return False, reason
 
-    def _since(self, machine_id, since):
-        """The player's last change if it came after change number ``since``, else None."""
+    def _since(self, since):
+        """The watched player's last change if it came after change number ``since``."""
         number, change = self._latest
-        return change if number > since and change.machine_id == machine_id else None
+        return change if number > since else None
 
     def _wait_for(self, predicate):
         deadline = self.clock() + self.confirm_s

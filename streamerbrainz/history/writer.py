@@ -172,7 +172,7 @@ class HistoryWriter(ThreadService, Listener):
 
     def _idle(self, connection, at):
         for machine_id, (play, row_id) in list(self._open.items()):
-            ended, left = plays.idle(play, at)
+            ended, _ = plays.idle(play, at)
             if ended is not None:
                 connection.execute(rows.UPDATE_PLAY, rows.play_update(ended, row_id))
                 del self._open[machine_id]

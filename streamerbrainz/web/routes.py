@@ -46,7 +46,10 @@ ROUTES = {
 
 SOURCE_REFUSED = "this address may not send source events (loopback only, unless -sources-allow)"
 CONTROL_REFUSED = "this address may not control the players (loopback only, unless -control-allow)"
+# The WARN for a refusal, by its message (the doors' own) or else by its status.
 REFUSAL_WARNINGS = {
+    SOURCE_REFUSED: "source event refused: address not in -sources-allow",
+    CONTROL_REFUSED: "control refused: address not in -control-allow",
     403: "webhook refused: address not in -webhooks-allow",
     503: "read-ahead memory full; the slowest connection answered 503",
 }
@@ -199,6 +202,11 @@ def loggable_path(path):
     return path
 
 
+def in_any(ip, networks):
+    """Whether ``ip`` is in one of ``networks`` (of its own IP version)."""
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
 def client_ip(address):
     """An ``ipaddress`` object for a peer address, IPv4-mapped IPv6 unwrapped."""
     try:
@@ -288,8 +296,7 @@ class WebhookServer(BoundedServer):
     def in_networks(address, networks):
         """Whether ``address`` is loopback or in one of ``networks``."""
         ip = client_ip(address)
-        return ip is not None and (ip.is_loopback or any(
-            ip.version == net.version and ip in net for net in networks))
+        return ip is not None and (ip.is_loopback or in_any(ip, networks))
 
     def control(self, action, player):
         """The soft transport's answer to ``action`` for ``player``: ``(status, body)``."""
@@ -300,18 +307,12 @@ class WebhookServer(BoundedServer):
         if not self.allow:
             return True
         ip = client_ip(address)
-        return ip is not None and any(ip.version == net.version and ip in net
-                                      for net in self.allow)
+        return ip is not None and in_any(ip, self.allow)
 
     def log_refusal(self, status, address, message=""):
         """Log refusals without flooding: one WARN a minute for each kind, all sources."""
-        kind = status
-        if message == SOURCE_REFUSED:
-            kind, message = "source", "source event refused: address not in -sources-allow"
-        elif message == CONTROL_REFUSED:
-            kind, message = "control", "control refused: address not in -control-allow"
-        else:
-            message = REFUSAL_WARNINGS.get(status)
+        kind = message if message in REFUSAL_WARNINGS else status
+        message = REFUSAL_WARNINGS.get(kind)
         if message is None:
             log.debug("request refused", status=status, client=address[0])
             return

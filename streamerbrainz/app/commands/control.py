@@ -13,10 +13,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from streamerbrainz.core.transport import ACTIONS
 from streamerbrainz.lib import opener
-
-ACTIONS = ("play", "pause", "toggle", "next", "previous", "stop")
-DEFAULT_URL = "http://127.0.0.1:3001"
+from streamerbrainz.sources.bridge import DEFAULT_URL
 TIMEOUT = 15.0  # the daemon waits up to 11 s for a fade, the command and its confirmation
 MAX_ANSWER = 64 * 1024
 USAGE = ("usage: streamerbrainz control play|pause|toggle|next|previous|stop "
