@@ -22,6 +22,7 @@ COMMANDS = {
     "status": "show what a running daemon knows of every player (its /state) and exit",
     "camilladsp": "check the CamillaDSP at -camilladsp-url: print its version and faders, "
                   "and exit",
+    "history": "print what played (from -state-dir's database) and exit",
 }
 
 # The sub-commands other than run: each is a module with main(config) -> exit status.
@@ -29,6 +30,7 @@ COMMAND_MODULES = {
     "players": "streamerbrainz.app.commands.players",
     "status": "streamerbrainz.app.commands.status",
     "camilladsp": "streamerbrainz.app.commands.camilladsp",
+    "history": "streamerbrainz.app.commands.history",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -87,6 +89,8 @@ def usage():
         "  python3 -m streamerbrainz players [flags]     list the players Plex sees now",
         "  python3 -m streamerbrainz status [-url URL]   show a running daemon's state",
         "  python3 -m streamerbrainz camilladsp [flags]  check the CamillaDSP set-up",
+        "  python3 -m streamerbrainz history [-since 7d] [-player P] [-json]",
+        "                                 what played (or -export listenbrainz)",
         "  python3 -m streamerbrainz control ACTION [-url URL] [-player ID]",
         "                                 play, pause, toggle, next, previous or stop",
         "  python3 -m streamerbrainz librespot-event [-url URL]",

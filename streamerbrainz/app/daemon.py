@@ -15,14 +15,13 @@ import time
 from streamerbrainz import __version__
 from streamerbrainz.app import config as configuration
 from streamerbrainz.app import hardening, memory, systemd
-from streamerbrainz.app.parts import Parts
+from streamerbrainz.app.parts import Parts, StartError
 from streamerbrainz.app.signals import SignalWatcher
 from streamerbrainz.core.actions import (
     CamillaDSPChanged, PlayerStateChanged, PlayersIdle, Reload, Shutdown)
 from streamerbrainz.core.idle import IdleWatch
 from streamerbrainz.core.listener import tell, tell_change
 from streamerbrainz.core import transport
-from streamerbrainz.history.store import StoreError
 from streamerbrainz.core.trigger import PLEX, Trigger
 from streamerbrainz.lib import log as logging_setup
 from streamerbrainz.lib.log import get_logger
@@ -155,6 +154,14 @@ class Daemon:
             **self.history_status(),
         }
 
+    def history_answer(self):
+        """What answers ``/history``: the reader on -state-dir, or None without it."""
+        if not self.config.state_dir:
+            return None
+        from streamerbrainz.history import api
+        directory = self.config.state_dir
+        return lambda what, query: api.answer(directory, what, query)
+
     def history_status(self):
         """``{"history": status}`` when -state-dir is set, else nothing."""
         parts = self.parts
@@ -198,7 +205,7 @@ class Daemon:
                 secret=config.webhooks_secret, allow=config.webhooks_allow,
                 read_source=source_events.parse, sources_allow=config.sources_allow,
                 control=self.control, control_allow=config.control_allow,
-                settle_source=self.settle_source)
+                settle_source=self.settle_source, history=self.history_answer())
         except OSError as err:
             host = config.webhooks_bind
             host = "[%s]" % host if ":" in host else host
@@ -354,7 +361,7 @@ def run(config, environ):
     hardening.hide_from_same_user()
     try:
         daemon = Daemon(config, environ)
-    except StoreError as err:  # another daemon holds -state-dir
+    except StartError as err:
         print("streamerbrainz: %s" % err, file=sys.stderr)
         return 1
     return daemon.run()

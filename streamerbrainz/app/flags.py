@@ -5,7 +5,7 @@ from streamerbrainz.lib.flags import Flag
 TITLE = "General"
 HELP_ORDER = 90  # where -help shows this room: lower first
 
-COMMANDS = ("run", "players", "status", "camilladsp")
+COMMANDS = ("run", "players", "status", "camilladsp", "history")
 
 FLAGS = (
     Flag("log-level", "info", "error, warn, info or debug", metavar="LEVEL", commands=COMMANDS),

@@ -20,6 +20,10 @@ from streamerbrainz.web import live
 log = get_logger(__name__)
 
 
+class StartError(Exception):
+    """The daemon cannot start (another one holds -state-dir): one line, exit status 1."""
+
+
 class Parts:
     """What a running daemon is made of, built once from its config.
 
@@ -111,9 +115,9 @@ class Parts:
     def _open_history(self):
         """Open the database in -state-dir; the players' last states, for the keeper.
 
-        A second daemon on the same directory is refused (StoreError
-        ``locked`` goes up: the daemon does not start); any other failure is
-        one ERROR line and the daemon runs without history.
+        A second daemon on the same directory is refused (StartError: the
+        daemon does not start); any other failure is one ERROR line and the
+        daemon runs without history.
         """
         from streamerbrainz.history import rows
         from streamerbrainz.history.store import StoreError, open_store
@@ -122,7 +126,7 @@ class Parts:
             store = open_store(self.config.state_dir)
         except StoreError as err:
             if err.kind == "locked":
-                raise
+                raise StartError(str(err)) from None
             log.error("history off: the daemon runs without it", error=str(err))
             self.history_error = str(err)
             return {}

@@ -7,6 +7,8 @@ restart: positions are what was known then, still, and a play under way
 resumes where its row left it.
 """
 
+import time
+
 from streamerbrainz.core.track import Track
 from streamerbrainz.core.tracker import PlayerState
 from streamerbrainz.history import plays
@@ -19,7 +21,7 @@ UPSERT_PLAYER = "INSERT OR REPLACE INTO players (%s) VALUES (%s)" % (
 SELECT_PLAYERS = "SELECT %s FROM players" % ", ".join(PLAYER_COLUMNS)
 
 PLAY_COLUMNS = ("machine_id", "source", "player", "product", "title", "artist", "album",
-                "duration_ms", "rating_key", "started_at")
+                "duration_ms", "rating_key", "started_at", "day")
 INSERT_PLAY = "INSERT INTO plays (%s) VALUES (%s)" % (
     ", ".join(PLAY_COLUMNS), ", ".join("?" * len(PLAY_COLUMNS)))
 UPDATE_PLAY = ("UPDATE plays SET listened_ms = ?, ended_at = ?, ended_by = ?, completed = ?, "
@@ -50,7 +52,13 @@ def player_state(row, now):
 
 def play_row(play):
     return (play.machine_id, play.source, play.player, play.product, play.title, play.artist,
-            play.album, play.duration_ms, play.rating_key, play.started_at)
+            play.album, play.duration_ms, play.rating_key, play.started_at,
+            local_day(play.started_at))
+
+
+def local_day(wall):
+    """The Pi's local date at wall-clock ``wall``, as the stats group plays: ``2026-12-03``."""
+    return time.strftime("%Y-%m-%d", time.localtime(wall))
 
 
 def play_update(play, row_id):
@@ -71,4 +79,4 @@ SELECT_OPEN = ("SELECT plays.id, plays.machine_id, plays.source, plays.player, p
                "plays.title, plays.artist, plays.album, plays.duration_ms, plays.rating_key, "
                "plays.started_at, plays.listened_ms, coalesce(players.session_key, '') "
                "FROM plays LEFT JOIN players ON players.machine_id = plays.machine_id "
-               "WHERE plays.ended_at IS NULL")
+               "WHERE plays.ended_at IS NULL")  # plays_open finds them

@@ -2,7 +2,7 @@
 
 One file, ``streamerbrainz.sqlite3``, in WAL mode with ``synchronous=NORMAL``
 (a power cut loses at most the last commits, never the file) and a busy
-timeout. ``PRAGMA user_version`` says which schema it holds: each step of
+timeout; after a run that did not close it, ``quick_check`` first. ``PRAGMA user_version`` says which schema it holds: each step of
 ``MIGRATIONS`` runs once, in order, in its own transaction, and a file
 written by a newer StreamerBrainz is refused. A lock file beside it keeps a
 second daemon out (``flock``: the kernel lets go when the holder dies, even
@@ -40,6 +40,19 @@ MIGRATIONS = (
         "CREATE INDEX plays_by_start ON plays (started_at)",
         "CREATE INDEX plays_by_player ON plays (machine_id, started_at)",
     ),
+    (
+        # The local day of each play, and indexes that answer /history/stats
+        # from the index alone, in the order of its groups; open plays found
+        # at start without reading the others.
+        "ALTER TABLE plays ADD COLUMN day TEXT NOT NULL DEFAULT ''",
+        "UPDATE plays SET day = date(started_at, 'unixepoch', 'localtime')",
+        "DROP INDEX plays_by_player",
+        "CREATE INDEX plays_by_player ON plays (machine_id, started_at, counted, listened_ms, "
+        "player)",
+        "CREATE INDEX plays_by_day ON plays (day, started_at, counted, listened_ms)",
+        "CREATE INDEX plays_by_artist ON plays (artist, started_at, counted, listened_ms)",
+        "CREATE INDEX plays_open ON plays (id) WHERE ended_at IS NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -76,9 +89,12 @@ def open_store(directory, migrations=MIGRATIONS):
     path = os.path.join(directory, FILE)
     lock = _lock(path)
     try:
+        # A WAL file left behind means the last run did not close the database
+        # (a power cut, kill -9): check it then, not on every start.
+        unclean = os.path.exists(path + "-wal")
         connection = _connect(path)
         try:
-            _migrate(path, connection, migrations)
+            _migrate(path, connection, migrations, check=unclean)
         except BaseException:
             connection.close()
             raise
@@ -121,14 +137,14 @@ def _connect(path):
         raise _classify(path, err) from None
 
 
-def _migrate(path, connection, migrations):
+def _migrate(path, connection, migrations, check=True):
     try:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version > len(migrations):
             raise StoreError("newer", "%s: written by a newer StreamerBrainz (schema %d, this "
                                       "one knows %d); upgrade, or move the file away"
                              % (path, version, len(migrations)))
-        if version and connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+        if check and version and connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
             raise StoreError("corrupt", "%s: the database is damaged (quick_check); move it "
                                         "away and StreamerBrainz starts a new one" % path)
         for number in range(version + 1, len(migrations) + 1):
@@ -152,6 +168,9 @@ def _classify(path, err):
                                         "disk is full")):
         return StoreError("unwritable", "%s: cannot write (%s); check -state-dir's owner, "
                                         "mode and free space" % (path, text))
+    if "malformed" in text:
+        return StoreError("corrupt", "%s: the database is damaged (%s); move it away and "
+                                     "StreamerBrainz starts a new one" % (path, text))
     return StoreError("corrupt", "%s: not a StreamerBrainz database (%s); move it away and "
                                  "StreamerBrainz starts a new one" % (path, text))
 

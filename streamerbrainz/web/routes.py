@@ -1,4 +1,5 @@
-"""The HTTP routes: the webhook endpoint, the sources' bridges, health, state and events.
+"""The HTTP routes: the webhook endpoint, the sources' bridges, health, state, events and
+the history.
 
 Routing, the webhook secret and source allow-list, body limits and small
 JSON answers live here; how connections are accepted, read and bounded
@@ -31,6 +32,8 @@ SOURCES_PATH = "/sources/"  # + a source's name: what the bridges post
 MAX_SOURCE_BODY = 16 * 1024
 CONTROL_PATH = "/control/"  # + an action: the soft transport
 MAX_CONTROL_BODY = 4096
+HISTORY_PATHS = {"/history": "plays", "/history/stats": "stats"}
+HISTORY_OFF = "no history is kept: start the daemon with -state-dir"
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -40,6 +43,8 @@ ROUTES = {
     "/healthz": ("GET", "HEAD"),
     "/state": ("GET", "HEAD"),
     "/events": ("GET",),
+    "/history": ("GET", "HEAD"),
+    "/history/stats": ("GET", "HEAD"),
     SOURCES_PATH: ("POST",),
     CONTROL_PATH: ("POST",),
 }
@@ -113,6 +118,9 @@ class WebhookHandler(DeadlineHandler):
             self.stream_events()
         elif path == "/state":
             self.reply(200, self.server.state())
+        elif path in HISTORY_PATHS:
+            query = urllib.parse.urlsplit(self.path).query
+            self.reply(*self.server.history(HISTORY_PATHS[path], query))
         elif path is not None:
             self.reply(200, self.server.health())
 
@@ -223,7 +231,8 @@ class WebhookServer(BoundedServer):
     def __init__(self, address, triggers, read_webhook, followed=(), plex_enabled=True, health=None,
                  state=None, hub=None, secret="", allow=(), max_connections=32,
                  max_body=MAX_BODY, max_preread=PREREAD_TOTAL, read_source=None,
-                 sources_allow=(), control=None, control_allow=(), settle_source=None):
+                 sources_allow=(), control=None, control_allow=(), settle_source=None,
+                 history=None):
         super().__init__(address, WebhookHandler, max_connections, max_body, max_preread)
         self.triggers = triggers
         self.read_webhook = read_webhook
@@ -239,6 +248,7 @@ class WebhookServer(BoundedServer):
         self._control = control  # (action, player) -> (status, body)
         self.settle_source = settle_source  # (trigger) -> None, once what it starts has yielded
         self.control_allow = tuple(network(item) for item in control_allow)
+        self._history = history  # (what, query string) -> (status, body)
         self._refusals = RepeatFilter()  # the accept thread's
         self._full = RepeatFilter()  # the workers', under _full_lock
         self._full_lock = threading.Lock()
@@ -248,6 +258,12 @@ class WebhookServer(BoundedServer):
 
     def state(self):
         return self._state()
+
+    def history(self, what, query):
+        """The history's answer for ``what`` (plays or stats): ``(status, body)``."""
+        if self._history is None:
+            return 404, {"error": HISTORY_OFF}
+        return self._history(what, query)
 
     def resolve(self, path):
         """Map a request path to its route; a wrong or missing secret maps to nothing."""

@@ -250,7 +250,9 @@ class FlagScopeTest(unittest.TestCase):
         self.assertEqual(names("players"), general | {
             "plex-server-url", "plex-token-file", "plex-ca-file", "plex-timeout"})
         self.assertEqual(names("status"), general | {"url"})
-        self.assertEqual(names("run"), {flag.name for flag in config.FLAGS} - {"url"})
+        listing = {"since", "player", "limit", "json", "export"}
+        self.assertEqual(names("history"), general | {"state-dir"} | listing)
+        self.assertEqual(names("run"), {flag.name for flag in config.FLAGS} - {"url"} - listing)
 
     def test_every_flag_names_known_commands(self):
         self.assertEqual(tuple(cli.COMMANDS), config.COMMANDS)

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from streamerbrainz.history import store
@@ -67,6 +68,22 @@ class OpenTest(StoreCase):
             "SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0], 0)
 
 
+class UpgradeTest(StoreCase):
+
+    def test_plays_of_the_first_schema_get_their_local_day(self):
+        first = self.open(migrations=store.MIGRATIONS[:1])
+        started = 1764806400.0  # 2025-12-04 00:00 UTC
+        first.connection.execute(
+            "INSERT INTO plays (machine_id, source, player, product, title, artist, album, "
+            "duration_ms, rating_key, started_at) VALUES ('m', 'plex', 'p', 'Plexamp', 't', "
+            "'a', 'b', 1, '1', ?)", (started,))
+        first.close()
+        connection = self.open().connection
+        self.assertEqual(connection.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(connection.execute("SELECT day FROM plays").fetchone()[0],
+                         time.strftime("%Y-%m-%d", time.localtime(started)))
+
+
 class RefusedTest(StoreCase):
 
     def test_a_second_daemon_is_kept_out_until_the_first_closes(self):
@@ -113,6 +130,21 @@ class RefusedTest(StoreCase):
             handle.seek(100)
             handle.write(b"\xff" * 8000)
         self.assertEqual(self.refused("corrupt").split(": ")[0], self.path)
+
+    def test_after_a_run_that_did_not_close_it_a_damaged_page_is_found_at_start(self):
+        opened = self.open()
+        opened.connection.executemany(
+            "INSERT INTO volume (name, value, updated_at) VALUES (?, ?, 0)",
+            (("n%d" % i, "x" * 500) for i in range(200)))
+        opened.close()
+        size = os.path.getsize(self.path)
+        with open(self.path, "r+b") as handle:  # a page in the middle, not the header
+            handle.seek(size // 2)
+            handle.write(b"\xff" * 4096)
+        open(self.path + "-wal", "wb").close()  # what a power cut leaves beside it
+        message = self.refused("corrupt")
+        self.assertTrue(message.startswith("%s: the database is damaged" % self.path), message)
+        self.assertTrue(message.endswith("move it away and StreamerBrainz starts a new one"))
 
     def test_a_state_dir_that_cannot_be_written_is_refused(self):
         blocker = os.path.join(self.dir, "not-a-directory")
