@@ -8,8 +8,6 @@ in list order and stops them in reverse; it tells the listeners in list
 order, which is the order of effects.
 """
 
-import time
-
 from streamerbrainz.core.idle import IdleLog
 from streamerbrainz.core.keeper import StateKeeper
 from streamerbrainz.core.local import LocalPlayers
@@ -119,29 +117,20 @@ class Parts:
         daemon does not start); any other failure is one ERROR line and the
         daemon runs without history.
         """
-        from streamerbrainz.history import rows
-        from streamerbrainz.history.store import StoreError, open_store
-        from streamerbrainz.history.writer import HistoryWriter
+        from streamerbrainz.history.store import StoreError
+        from streamerbrainz.history.writer import open_writer
         try:
-            store = open_store(self.config.state_dir)
+            self.history, known, volume = open_writer(self.config.state_dir,
+                                                      self.config.history_days)
         except StoreError as err:
             if err.kind == "locked":
                 raise StartError(str(err)) from None
             log.error("history off: the daemon runs without it", error=str(err))
             self.history_error = str(err)
             return {}
-        now = time.monotonic()
-        known = {}
-        for row in store.connection.execute(rows.SELECT_PLAYERS + " WHERE source = 'plex'"):
-            state = rows.player_state(row, now)
-            known[state.machine_id] = state
-        self.history = HistoryWriter(store, self.config.history_days)
-        self.history.resume(known)
-        row = store.connection.execute(
-            "SELECT value FROM volume WHERE name = 'camilladsp'").fetchone()
-        if row is not None and self.config.camilladsp_url:
+        if volume is not None and self.config.camilladsp_url:
             from streamerbrainz.camilladsp.policy import memory_of
-            self._held = memory_of(row[0])
+            self._held = memory_of(volume)
         return known
 
     def _transport(self):

@@ -17,6 +17,7 @@ import sqlite3
 
 FILE = "streamerbrainz.sqlite3"
 BUSY_TIMEOUT_MS = 2000
+CACHE_KIB = 256
 
 # One list of statements per schema version; never change a step once released.
 MIGRATIONS = (
@@ -74,11 +75,19 @@ class Store:
         self._lock = lock
 
     def close(self):
-        """Close the connection, then let go of the lock; a second call does nothing."""
+        """Close the connection, then let go of the lock; a second call does nothing.
+
+        The WAL is emptied first, even when a reader still has the file open,
+        so that the next start knows this one ended cleanly.
+        """
         lock, self._lock = self._lock, None
         if lock is None:
             return
         try:
+            try:
+                self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # a reader mid-query, a full disk: the next start checks the file
             self.connection.close()
         finally:
             os.close(lock)  # the lock goes with its file descriptor
@@ -89,9 +98,9 @@ def open_store(directory, migrations=MIGRATIONS):
     path = os.path.join(directory, FILE)
     lock = _lock(path)
     try:
-        # A WAL file left behind means the last run did not close the database
-        # (a power cut, kill -9): check it then, not on every start.
-        unclean = os.path.exists(path + "-wal")
+        # A WAL left with frames in it means the last run did not close the
+        # database (a power cut, kill -9): check it then, not on every start.
+        unclean = _size(path + "-wal") > 0
         connection = _connect(path)
         try:
             _migrate(path, connection, migrations, check=unclean)
@@ -102,6 +111,13 @@ def open_store(directory, migrations=MIGRATIONS):
         os.close(lock)
         raise
     return Store(path, connection, lock)
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _lock(path):
@@ -128,13 +144,15 @@ def _connect(path):
         connection.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         connection.execute("PRAGMA synchronous = NORMAL")
+        # The writer touches a few pages per change: a small cache, not SQLite's 2 MiB.
+        connection.execute("PRAGMA cache_size = -%d" % CACHE_KIB)
         if mode.lower() != "wal":
             connection.close()
             raise StoreError("unwritable", "%s: cannot use WAL mode (journal_mode is %s); "
                                            "put -state-dir on a local file system" % (path, mode))
         return connection
     except sqlite3.DatabaseError as err:
-        raise _classify(path, err) from None
+        raise classify(path, err) from None
 
 
 def _migrate(path, connection, migrations, check=True):
@@ -158,10 +176,11 @@ def _migrate(path, connection, migrations, check=True):
                 connection.execute("ROLLBACK")
                 raise
     except sqlite3.DatabaseError as err:
-        raise _classify(path, err) from None
+        raise classify(path, err) from None
 
 
-def _classify(path, err):
+def classify(path, err):
+    """The StoreError for a ``sqlite3`` error on the database at ``path``."""
     text = str(err)
     if isinstance(err, sqlite3.OperationalError) and any(
             words in text for words in ("readonly", "unable to open", "disk I/O",

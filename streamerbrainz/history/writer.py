@@ -23,6 +23,7 @@ import time
 
 from streamerbrainz.core.listener import Listener
 from streamerbrainz.history import plays, rows
+from streamerbrainz.history import store as stores
 from streamerbrainz.lib.log import get_logger
 from streamerbrainz.lib.repeats import FailureLog
 from streamerbrainz.lib.service import ThreadService
@@ -33,6 +34,33 @@ QUEUE_SIZE = 1024
 PRUNE_EVERY = 86400.0
 PRUNE_BATCH = 500
 STOP = object()
+
+
+def open_writer(directory, days):
+    """``(writer, the players' last states, what CamillaDSP held)`` for ``directory``.
+
+    Opens the database (``store.open_store``), reads what the last run
+    left and resumes its open plays; any failure is a ``StoreError``.
+    """
+    opened = stores.open_store(directory)
+    try:
+        now = time.monotonic()
+        connection = opened.connection
+        known = {}
+        for row in connection.execute(rows.SELECT_PLAYERS + " WHERE source = 'plex'"):
+            state = rows.player_state(row, now)
+            known[state.machine_id] = state
+        volume = connection.execute(
+            "SELECT value FROM volume WHERE name = 'camilladsp'").fetchone()
+        writer = HistoryWriter(opened, days)
+        writer.resume(known)
+    except sqlite3.Error as err:
+        opened.close()
+        raise stores.classify(opened.path, err) from None
+    except BaseException:
+        opened.close()
+        raise
+    return writer, known, volume[0] if volume is not None else None
 
 
 class HistoryWriter(ThreadService, Listener):
@@ -203,7 +231,10 @@ class HistoryWriter(ThreadService, Listener):
             pass
 
     def _failed(self, err):
+        fields = {}
+        if any(words in str(err) for words in ("disk I/O", "full", "readonly")):
+            fields["fix"] = "check the disk's free space and health"
         self._failures.failed("write", self.clock(), "history write failed; the daemon goes on "
                               "without it", level="error", path=self.store.path,
-                              error=str(err))
+                              error=str(err), **fields)
         self.status = dict(self.status, error=str(err))

@@ -68,6 +68,20 @@ class OpenTest(StoreCase):
             "SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0], 0)
 
 
+class CloseTest(StoreCase):
+
+    def test_a_clean_close_empties_the_wal_even_beside_a_reader(self):
+        opened = self.open()
+        opened.connection.execute("INSERT INTO volume (name, value, updated_at) "
+                                  "VALUES ('x', 'y', 0)")
+        reader = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True)
+        self.addCleanup(reader.close)
+        self.assertEqual(reader.execute("SELECT value FROM volume").fetchall(), [("y",)])
+        self.assertGreater(os.path.getsize(self.path + "-wal"), 0)
+        opened.close()
+        self.assertEqual(os.path.getsize(self.path + "-wal"), 0)
+
+
 class UpgradeTest(StoreCase):
 
     def test_plays_of_the_first_schema_get_their_local_day(self):
@@ -141,7 +155,8 @@ class RefusedTest(StoreCase):
         with open(self.path, "r+b") as handle:  # a page in the middle, not the header
             handle.seek(size // 2)
             handle.write(b"\xff" * 4096)
-        open(self.path + "-wal", "wb").close()  # what a power cut leaves beside it
+        with open(self.path + "-wal", "wb") as handle:  # what a power cut leaves beside it
+            handle.write(b"\0" * 32)
         message = self.refused("corrupt")
         self.assertTrue(message.startswith("%s: the database is damaged" % self.path), message)
         self.assertTrue(message.endswith("move it away and StreamerBrainz starts a new one"))

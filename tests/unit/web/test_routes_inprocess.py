@@ -160,6 +160,30 @@ class RouteTests(InProcessCase):
         self.assertEqual(self.assert_json(self.request("GET", "/state"), 200), STATE)
 
 
+class HistoryRouteTests(InProcessCase):
+
+    def test_without_a_history_both_paths_say_how_to_keep_one(self):
+        self.start_server()
+        for path in ("/history", "/history/stats?since=7d"):
+            with self.subTest(path=path):
+                self.assertEqual(self.assert_json(self.request("GET", path), 404),
+                                 {"error": "no history is kept: start the daemon with "
+                                           "-state-dir"})
+
+    def test_the_history_gets_what_was_asked_and_its_answer_is_sent(self):
+        asked = []
+
+        def history(what, query):
+            asked.append((what, query))
+            return 400, {"error": "limit: 'x'; give a number from 1 to 1000"}
+        self.start_server(history=history)
+        self.assert_error(self.request("GET", "/history?limit=x"), 400)
+        self.assert_error(self.request("GET", "/history/stats?since=7d&player=K%C3%BCche"), 400)
+        self.assertEqual(asked, [("plays", "limit=x"), ("stats", "since=7d&player=K%C3%BCche")])
+        status, headers, _ = self.request("POST", "/history")
+        self.assertEqual((status, headers.get("allow")), (405, "GET, HEAD"))
+
+
 class EventsTests(InProcessCase):
 
     def read_until(self, sock, marker, data=b""):
