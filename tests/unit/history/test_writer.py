@@ -1,5 +1,7 @@
 """The history writer beside a real database file: rows for changes, faults survived."""
 
+import os
+import sqlite3
 import tempfile
 import time
 import unittest
@@ -7,7 +9,7 @@ import unittest
 from streamerbrainz.core.tracker import PlayerState
 from streamerbrainz.core.track import Track
 from streamerbrainz.history import store as stores
-from streamerbrainz.history.writer import HistoryWriter
+from streamerbrainz.history.writer import HistoryWriter, open_writer
 from tests.support import model
 from tests.support.daemon import wait_for
 from tests.support.logs import captured
@@ -138,6 +140,21 @@ class WriterCase(unittest.TestCase):
 
     def _wait(self, predicate, timeout=5.0):
         return wait_for(predicate, timeout)
+
+
+class OpenWriterTest(unittest.TestCase):
+
+    def test_a_database_that_fails_at_its_first_read_is_a_store_error_and_unlocked(self):
+        directory = tempfile.mkdtemp(prefix="sb-writer-")
+        connection = sqlite3.connect(os.path.join(directory, stores.FILE))
+        connection.execute("PRAGMA user_version = %d" % stores.SCHEMA_VERSION)  # no tables
+        connection.close()
+        with self.assertRaises(stores.StoreError) as caught:
+            open_writer(directory, 365)
+        self.assertEqual(caught.exception.kind, "corrupt")
+        self.assertIn("not a StreamerBrainz database (no such table: players)",
+                      str(caught.exception))
+        stores.open_store(directory).close()  # the lock was let go
 
 
 if __name__ == "__main__":
