@@ -13,7 +13,7 @@ back, reconciled with what the state now wants. At shutdown it restores
 what it holds down, within the daemon's deadline.
 
 Thread ownership: ``drive`` is the main thread's; ``link``, ``goal``,
-``memory``, ``steps``, ``_where``, ``_probe_at`` and ``_done`` are the service
+``memory``, ``steps``, ``_where``, ``_probe_at``, ``_done`` and ``_soft`` are the service
 thread's (the soft transport's thread only waits on the Event in ``_done``);
 ``status`` is a dict the service thread replaces whole and any thread
 reads.
@@ -45,6 +45,10 @@ STOP = object()
 Timed = collections.namedtuple("Timed", "due step")
 # A soft pause: hold ``goal`` after a fade of ``fade_s``; ``done`` is set once it is muted.
 Soft = collections.namedtuple("Soft", "goal fade_s done")
+# The soft transport gives the volume back: the soft pause did not happen (or is over).
+Release = collections.namedtuple("Release", "goal")
+# A player held down by a soft pause has stopped playing: what it plays next opens again.
+Settled = collections.namedtuple("Settled", "player")
 # A source's own fader (-camilladsp-source-fader) to mute or unmute.
 SourceMute = collections.namedtuple("SourceMute", "source fader mute")
 
@@ -91,6 +95,7 @@ class CamillaDSP(ThreadService, Listener):
         self._warned_version = False
         self._where = {}  # the volume and mute the running plan has left so far
         self._done = None  # a soft pause's Event, set once its plan has ended
+        self._soft = None  # the player a soft pause holds down, until released or settled
         self.status = {"connected": False, "version": "", "fader": fader, "volume_db": None,
                        "mute": None, "holding": False, "last_action": None, "error": ""}
 
@@ -98,6 +103,8 @@ class CamillaDSP(ThreadService, Listener):
 
     def state_changed(self, change):
         self._want(self.drive.state_changed(change))
+        if change.previous_state == "playing" and change.state != "playing":
+            self.inbox.put(Settled(change.player))
 
     def players_idle(self, last):
         self._want(self.drive.players_idle())
@@ -122,7 +129,7 @@ class CamillaDSP(ThreadService, Listener):
 
     def release(self, cause, player):
         """Give the volume back: the soft pause did not happen."""
-        self.inbox.put(policy.Goal(None, cause, player))
+        self.inbox.put(Release(policy.Goal(None, cause, player)))
 
     def silence(self, source, mute):
         """Mute (or unmute) ``source``'s own fader; False when it has none (any thread)."""
@@ -180,9 +187,18 @@ class CamillaDSP(ThreadService, Listener):
             self._silenced[item.fader] = item.mute
             self._mute_source(item.fader, item.mute)
             return
+        if isinstance(item, Settled):
+            if item.player == self._soft:
+                self._soft = None
+            return
         fade_s = 0.0
         if isinstance(item, Soft):
             self._done, fade_s, item = item.done, item.fade_s, item.goal
+            self._soft = item.player
+        elif isinstance(item, Release):
+            self._soft, item = None, item.goal
+        elif self._held_by_soft(item):
+            item = None
         if item is not None:
             self.goal = item
             if self.link is None:
@@ -192,6 +208,18 @@ class CamillaDSP(ThreadService, Listener):
             self._apply(item, fade_s=fade_s)
         self._send_due()
         self._probe()
+
+    def _held_by_soft(self, goal):
+        """An open goal for the player a soft pause holds down: it still plays until paused.
+
+        Until the transport gives the volume back or the player stops
+        playing, such a goal is a change from before the pause (or a track
+        change during its fade): it must not cut the fade nor open the volume.
+        """
+        if goal is None or goal.level is not None or goal.player != self._soft:
+            return False
+        log.debug("CamillaDSP kept down for a soft pause", cause=goal.cause, player=goal.player)
+        return True
 
     def _wait(self, now):
         dues = [self._connect_at] if self.link is None else []

@@ -141,18 +141,22 @@ def _connect(path):
         # Opened on the main thread at start, then owned by the writer's thread alone.
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000.0,
                                      isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as err:
+        raise classify(path, err) from None
+    try:
         connection.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         connection.execute("PRAGMA synchronous = NORMAL")
         # The writer touches a few pages per change: a small cache, not SQLite's 2 MiB.
         connection.execute("PRAGMA cache_size = -%d" % CACHE_KIB)
-        if mode.lower() != "wal":
-            connection.close()
-            raise StoreError("unwritable", "%s: cannot use WAL mode (journal_mode is %s); "
-                                           "put -state-dir on a local file system" % (path, mode))
-        return connection
     except sqlite3.DatabaseError as err:
+        connection.close()
         raise classify(path, err) from None
+    if mode.lower() != "wal":
+        connection.close()
+        raise StoreError("unwritable", "%s: cannot use WAL mode (journal_mode is %s); "
+                                       "put -state-dir on a local file system" % (path, mode))
+    return connection
 
 
 def _migrate(path, connection, migrations, check=True):

@@ -19,12 +19,12 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 import unittest
 
 from tests.e2e.test_hooks import read_text, write_script
 from tests.support import webhooks
+from tests.support.background import Background
 from tests.support.camilladsp import StandInCamillaDSP
 from tests.support.daemon import parse_log_line, run_cli, start_daemon, state_pattern, wait_for
 from tests.support.sources import PLEXAMP_MACHINE_ID, start_plexamp
@@ -46,29 +46,6 @@ def source_pattern(label, state):
     """A ``<label> state changed state=STATE`` INFO line (Spotify, AirPlay)."""
     return re.compile(r"\[INFO\] %s state changed state=%s(?: |$)"
                       % (re.escape(label), re.escape(state)))
-
-
-class Background:
-    """Run ``function`` on a thread; ``result()`` waits for what it returned."""
-
-    def __init__(self, function):
-        self._value = self._error = None
-        self._thread = threading.Thread(target=self._run, args=(function,), daemon=True)
-        self._thread.start()
-
-    def _run(self, function):
-        try:
-            self._value = function()
-        except BaseException as err:  # handed to the test's thread
-            self._error = err
-
-    def result(self, timeout=20):
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise AssertionError("the request did not end within %gs" % timeout)
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 class ControlCase(unittest.TestCase):

@@ -8,6 +8,7 @@ from streamerbrainz.camilladsp import policy
 from streamerbrainz.camilladsp.policy import MUTE, Memory, Policy, Reading
 from streamerbrainz.camilladsp.service import CamillaDSP
 from tests.support import model
+from tests.support.background import Background
 from tests.support.camilladsp import StandIn
 from tests.support.logs import captured
 
@@ -217,6 +218,24 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(volumes[-1], -53.0)
         self.service.release("pause ignored", "Office")
         self.assertTrue(self.dsp.wait_for(lambda d: not d.mute() and d.volume() == -23.0))
+
+    def test_a_play_heard_during_a_soft_pause_neither_cuts_its_fade_nor_opens_the_volume(self):
+        """The player plays until it is paused: a change saying so is no reason to open."""
+        self.start(pause=None, fade_out_ms=600)
+        self.dsp.wait_for_command("GetMute")  # connected
+        quiet = Background(lambda: self.service.quiet("control", "Office",
+                                                      time.monotonic() + 5))
+        self.dsp.wait_for_command("SetVolume")  # the fade has begun
+        self.service.state_changed(change("playing", "stopped"))
+        self.assertTrue(quiet.result())
+        self.assertEqual(self.dsp.changes()[-1], ("SetMute", True))
+        self.assertTrue(self.dsp.mute())
+        self.service.state_changed(change("playing", "stopped"))  # still not paused: held
+        self.service.state_changed(change("paused", "playing"))  # the pause took
+        self.service.state_changed(change("playing", "paused"))  # a real play opens
+        self.assertTrue(self.dsp.wait_for(lambda d: not d.mute() and d.volume() == -23.0))
+        self.assertEqual([c for c in self.dsp.changes() if c[0] == "SetMute"],
+                         [("SetMute", True), ("SetMute", False)])
 
     def test_a_source_fader_is_muted_kept_muted_across_a_restart_and_unmuted_at_stop(self):
         self.start(source_faders=(("spotify", "aux2"),))
