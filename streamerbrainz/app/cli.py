@@ -13,7 +13,7 @@ import os
 import sys
 
 from streamerbrainz import __version__
-from streamerbrainz.app import bridges, config
+from streamerbrainz.app import bridges, config, settings_file
 from streamerbrainz.lib import log
 
 COMMANDS = {
@@ -23,6 +23,8 @@ COMMANDS = {
     "camilladsp": "check the CamillaDSP at -camilladsp-url: print its version and faders, "
                   "and exit",
     "history": "print what played (from -state-dir's database) and exit",
+    "config": "print the effective settings and where each came from (-check: validate "
+              "them) and exit",
 }
 
 # The sub-commands other than run: each is a module with main(config) -> exit status.
@@ -59,7 +61,7 @@ def parse_args(argv):
         flag = config.FLAGS_BY_NAME.get(name)
         if flag is None:
             raise config.ConfigError("flag provided but not defined: -%s (see -help)" % name)
-        if command not in flag.commands:
+        if not config.reads(command, flag):
             raise config.ConfigError("-%s: not a flag of %s (it is for %s; see -help)"
                                      % (name, command, " and ".join(flag.commands)))
         if flag.kind == "bool":
@@ -91,6 +93,8 @@ def usage():
         "  python3 -m streamerbrainz camilladsp [flags]  check the CamillaDSP set-up",
         "  python3 -m streamerbrainz history [-since 7d] [-player P] [-json]",
         "                                 what played (or -export listenbrainz)",
+        "  python3 -m streamerbrainz config [-check] [flags]",
+        "                                 the settings and where each came from",
         "  python3 -m streamerbrainz control ACTION [-url URL] [-player ID]",
         "                                 play, pause, toggle, next, previous or stop",
         "  python3 -m streamerbrainz librespot-event [-url URL]",
@@ -99,8 +103,10 @@ def usage():
         "                                 a source plays, paused or stopped",
         "",
         "Flags take one or two dashes: -flag value or -flag=value. Each is also read",
-        "from the environment variable shown (the command line wins). The commands",
-        "named last take the flag; another command refuses it.",
+        "from the environment variable shown, and most from the settings file",
+        "(-config) under the section and key shown: the command line wins, then the",
+        "environment, then the file. The commands named last take the flag (config",
+        "takes run's too); another command refuses it.",
     ]
     for room in config.ROOMS:
         lines += ["", room.TITLE + ":"]
@@ -113,6 +119,9 @@ def usage():
             if flag.action:
                 lines.append("      (%s)" % commands)
             else:
+                key = settings_file.place(flag.name)
+                if key:
+                    lines.append("      in the settings file: %s" % key)
                 lines.append("      (default %s; %s; %s)"
                              % (flag.typed_default or '""', flag.env, commands))
     return "\n".join(lines) + "\n"
@@ -185,6 +194,8 @@ def main(argv=None, environ=None):
         if values["version"]:
             print("streamerbrainz", __version__)
             return EXIT_OK
+        read = reader(cli_values, environ, command)
+        values, path = read()
         cfg = config.build(values, environ, need_plex=(command == "players"))
     except config.ConfigError as err:
         print("streamerbrainz: %s" % err, file=sys.stderr)
@@ -193,8 +204,37 @@ def main(argv=None, environ=None):
     log.add_secret(cfg.plex_token)
     log.add_secret(cfg.webhooks_secret)
     warn_unknown_environment(environ)
+    if command == "config":
+        from streamerbrainz.app.commands import settings
+        return settings.main(cfg, values, path)
     if command in COMMAND_MODULES:
         # Imported only when run: a command's start-up costs only its own modules.
         return importlib.import_module(COMMAND_MODULES[command]).main(cfg)
+    if path:
+        log.get_logger("streamerbrainz.app.settings").info("settings file read", file=path)
     from streamerbrainz.app import daemon
-    return daemon.run(cfg, environ)
+
+    def reread():
+        """SIGHUP: the settings again, from the same flags and environment and the file now."""
+        values, _ = read()
+        return values, config.build(values, environ, read_secrets=False)
+
+    return daemon.run(cfg, environ, values=values, reread=reread)
+
+
+def reader(cli_values, environ, command):
+    """A function that reads the settings file (if any) and returns ``(values, its path)``."""
+    flag = config.FLAGS_BY_NAME["config"]
+    given = None
+    if "config" in cli_values:
+        given = cli_values["config"]
+    elif flag.env in environ:
+        given = environ[flag.env]
+    path, required = settings_file.locate(given, environ)
+
+    def read():
+        found = settings_file.read(path, required)
+        used = path if path and (required or os.path.lexists(path)) else ""
+        return config.gather(cli_values, environ, command, found), used
+
+    return read

@@ -55,9 +55,14 @@ FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
 HOOK_FLAGS = tuple(flag.name for flag in hooks_flags.EVENTS)
 
 
+def reads(command, flag):
+    """Whether ``command`` takes ``flag``: its own, and for ``config`` every flag of run."""
+    return command in flag.commands or (command == "config" and "run" in flag.commands)
+
+
 def flags_of(command):
     """The flags ``command`` reads, in the table's order."""
-    return tuple(flag for flag in FLAGS if command in flag.commands)
+    return tuple(flag for flag in FLAGS if reads(command, flag))
 
 
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": tuple, "urls": tuple}
@@ -100,29 +105,41 @@ Config.__module__ = __name__
 
 
 class Values(dict):
-    """Flag name → value, and the environment variable each value read from one came from."""
+    """Flag name → value; where each came from (``origins``: flag, environment, file, default)
+    and, for a value not from the command line, the name a message about it starts with
+    (``variables``: its environment variable, or its file, line and key)."""
 
     def __init__(self):
         super().__init__()
         self.variables = {}
+        self.origins = {}
 
 
-def gather(cli_values, environ, command=None):
-    """Merge command line values over environment values over defaults.
+def gather(cli_values, environ, command=None, file_values=None):
+    """Merge command line values over environment values over the file's over defaults.
 
-    With ``command``, only the variables of the flags it reads are read: the
-    others keep their defaults.
+    With ``command``, only the variables and file settings of the flags it
+    reads are read: the others keep their defaults. ``file_values`` maps a
+    flag's name to ``(value, line, key)`` as ``settings_file.read`` returns:
+    the value, parsed, ``PATH:LINE`` and ``[section] key``.
     """
     values = Values()
+    file_values = file_values or {}
     for flag in FLAGS:
-        if flag.name in cli_values:
-            values[flag.name] = convert(flag, cli_values[flag.name])
-        elif (flag.env in environ and not flag.action
-              and (command is None or command in flag.commands)):
-            values[flag.name] = convert(flag, environ[flag.env], flag.env)
-            values.variables[flag.name] = flag.env
+        name, read = flag.name, command is None or reads(command, flag)
+        if name in cli_values:
+            values[name] = convert(flag, cli_values[name])
+            values.origins[name] = "flag"
+        elif flag.env in environ and not flag.action and read:
+            values[name] = convert(flag, environ[flag.env], flag.env)
+            values.variables[name] = values.origins[name] = flag.env
+        elif name in file_values and read:
+            values[name], line, key = file_values[name]
+            values.variables[name] = "%s: %s" % (line, key)
+            values.origins[name] = line
         else:
-            values[flag.name] = flag.default
+            values[name] = flag.default
+            values.origins[name] = "default"
     return values
 
 
@@ -148,11 +165,12 @@ def unknown_environment(environ):
     return result
 
 
-def read_regular_file(path, flag, limit):
+def read_regular_file(path, flag, limit, inspect=None):
     """Return the bytes of a regular file of at most ``limit`` bytes, or raise ConfigError.
 
     Opened without blocking and checked before reading: a FIFO, a device or
     a socket put where a secret belongs must not hang start-up or a reload.
+    ``inspect(stat_result)`` may refuse the open file (raising ConfigError).
     """
     named = "-%s %s" % (flag, shown(path))
     try:
@@ -165,11 +183,14 @@ def read_regular_file(path, flag, limit):
     except OSError as err:
         raise ConfigError("%s: cannot read: %s" % (named, err.strerror)) from None
     try:
-        mode = os.fstat(fd).st_mode
+        status = os.fstat(fd)
+        mode = status.st_mode
         if stat.S_ISDIR(mode):
             raise ConfigError("%s: is a directory, not a file" % named)
         if not stat.S_ISREG(mode):
             raise ConfigError("%s: not a regular file" % named)
+        if inspect is not None:
+            inspect(status)
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, limit + 1 - size)
@@ -334,15 +355,18 @@ def parse_networks(items, flag="webhooks-allow"):
     return tuple(found)
 
 
-def build(values, environ, need_plex=False):
+def build(values, environ, need_plex=False, read_secrets=True):
     """Validate gathered flag values and return a ``Config``.
 
     A value that came from the environment is refused under its variable's
-    name, the flag's last: ``STREAMERBRAINZ_WEBHOOKS_BIND: ... (-webhooks-bind)``.
+    name, the flag's last: ``STREAMERBRAINZ_WEBHOOKS_BIND: ... (-webhooks-bind)``;
+    one from the settings file under its file, line and key. Without
+    ``read_secrets`` the token and secret files are not read (a reload
+    reads them itself) and their Config attributes stay empty.
     """
     variables = dict(getattr(values, "variables", {}))
     try:
-        return _build(values, environ, need_plex, variables)
+        return _build(values, environ, need_plex, variables, read_secrets)
     except ConfigError as err:
         raise ConfigError(from_environment(str(err), variables)) from None
 
@@ -360,7 +384,7 @@ def from_environment(message, variables):
     return "%s%s (-%s)" % (variables[flag], message[named.end():], flag)
 
 
-def _build(values, environ, need_plex, variables):
+def _build(values, environ, need_plex, variables, read_secrets=True):
     """``build``; drops from ``variables`` a flag whose file systemd's credentials gave."""
     settings = {flag.attribute: values[flag.name] for flag in FLAGS if flag.attribute}
     bind = values["webhooks-bind"]
@@ -393,7 +417,7 @@ def _build(values, environ, need_plex, variables):
         if not token_file:
             raise ConfigError("-plex-token-file: required when -plex-server-url is set "
                               "(a file holding the Plex token)")
-        token = read_token(token_file)
+        token = read_token(token_file) if read_secrets else ""
     hooks = tuple((flag, values[flag]) for flag in HOOK_FLAGS if values[flag])
     for flag, command in hooks:
         try:
@@ -406,7 +430,7 @@ def _build(values, environ, need_plex, variables):
     secret_file = credential_path(values["webhooks-secret-file"], environ, "webhooks-secret")
     if secret_file != values["webhooks-secret-file"]:
         variables.pop("webhooks-secret-file", None)
-    secret = read_webhooks_secret(secret_file) if secret_file else ""
+    secret = read_webhooks_secret(secret_file) if secret_file and read_secrets else ""
     # systemd's StateDirectory= sets $STATE_DIRECTORY (colon-separated when several).
     state_dir = values["state-dir"] or environ.get("STATE_DIRECTORY", "").split(":")[0]
     settings.update(

@@ -2,19 +2,22 @@
 
 The main thread runs the loop: it takes actions off one queue and calls
 the handler its type maps to; a change goes to every listener in order.
-Signals only queue a ``Shutdown``; the loop blocks without a timeout unless
+Signals only queue a ``Shutdown`` or a ``Reload``; the loop blocks without a timeout unless
 the systemd watchdog wants pings or the idle grace is running. The
 watchdog is pinged only while every service is alive, so that a dead
 accept thread or state keeper leads systemd to restart the daemon.
+SIGHUP re-reads the settings (``reread``) and hands the live ones to the
+parts, on the main thread, before it re-reads the secret files.
 """
 
+import dataclasses
 import queue
 import sys
 import time
 
 from streamerbrainz import __version__
 from streamerbrainz.app import config as configuration
-from streamerbrainz.app import hardening, memory, systemd
+from streamerbrainz.app import hardening, memory, reload, systemd
 from streamerbrainz.app.parts import Parts, StartError
 from streamerbrainz.app.signals import SignalWatcher
 from streamerbrainz.core.actions import (
@@ -46,11 +49,16 @@ STOP_WITHIN = 1.5
 class Daemon:
     """One running StreamerBrainz: its parts (see ``parts``) and the main loop.
 
-    ``last_change`` and ``running`` belong to the main thread.
+    ``last_change``, ``running``, ``config``, ``values`` and ``started_services``
+    belong to the main thread. ``reread()`` returns the settings gathered
+    again and their Config (secrets not read), or raises ConfigError.
     """
 
-    def __init__(self, config, environ):
+    def __init__(self, config, environ, values=None, reread=None):
         self.config = config
+        self.values = values
+        self.reread = reread
+        self.started_services = []
         self.actions = queue.SimpleQueue()
         self.triggers = queue.Queue(maxsize=TRIGGER_QUEUE_SIZE)
         self.notifier = systemd.Notifier(environ)
@@ -95,7 +103,9 @@ class Daemon:
         self.running = False
 
     def on_reload(self, action):
-        """Re-read the token and secret files; keep the old value when one fails."""
+        """Re-read the settings, then the token and secret files; keep the old on a failure."""
+        if self.reread is not None and self.values is not None and not self._reload_settings():
+            return
         parts = self.parts
         if parts.plex_clients:
             self._reload_secret("plex-token-file", self.config.plex_token_file,
@@ -105,6 +115,31 @@ class Daemon:
             self._reload_secret("webhooks-secret-file", self.config.webhooks_secret_file,
                                 lambda path, flag: configuration.read_webhooks_secret(path),
                                 parts.server.secret, self._use_secret)
+
+    def _reload_settings(self):
+        """Apply the live settings that changed; False when the settings do not validate."""
+        try:
+            values, fresh = self.reread()
+        except configuration.ConfigError as err:
+            log.error("SIGHUP: the settings do not validate; nothing changed", error=str(err))
+            return False
+        live, restart = reload.split(reload.changed(self.values, values))
+        for name in restart:
+            log.warn("SIGHUP: a changed setting needs a restart; the running value stays",
+                     setting="-" + name)
+        if live:
+            config = reload.applied(self.config, fresh, live)
+            self.idle.set_grace(config.idle_after)
+            service = self.parts.configure(config)
+            if service is not None:
+                self.parts.services.append(service)
+                service.start()
+                self.started_services.append(service)
+            self.config = config
+            log.info("SIGHUP: settings applied", changed=",".join("-" + name for name in live))
+            logging_setup.set_level(config.log_level)  # after the line, at the old level
+        self.values = reload.kept(self.values, values, restart)
+        return True
 
     @staticmethod
     def _reload_secret(flag, path, read, old, use):
@@ -123,6 +158,8 @@ class Daemon:
                 self.parts.hooks.add_secret(new)
             for client in self.parts.plex_clients:
                 client.token = new
+            # Hooks built by a later reload leave it out of their environment too.
+            self.config = dataclasses.replace(self.config, plex_token=new)
             self.triggers.put_nowait(Trigger(received_at=time.monotonic(), source="reload"))
 
     def _use_secret(self, old, new):
@@ -131,6 +168,7 @@ class Daemon:
             if self.parts.hooks is not None:
                 self.parts.hooks.add_secret(new)
             self.parts.server.secret = new
+            self.config = dataclasses.replace(self.config, webhooks_secret=new)
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -217,9 +255,9 @@ class Daemon:
         host, port = server.server_address[:2]
         log.info("webhooks server listening", addr=host, port=port)
         self.log_configuration()
-        started = []
+        started = self.started_services
         try:
-            for service in parts.services:
+            for service in list(parts.services):
                 service.start()
                 started.append(service)
             if parts.sessions is not None:
@@ -356,11 +394,11 @@ class Daemon:
         log.info("stopped")
 
 
-def run(config, environ):
+def run(config, environ, values=None, reread=None):
     memory.limit_malloc_arenas(environ)  # before any thread starts
     hardening.hide_from_same_user()
     try:
-        daemon = Daemon(config, environ)
+        daemon = Daemon(config, environ, values=values, reread=reread)
     except StartError as err:
         print("streamerbrainz: %s" % err, file=sys.stderr)
         return 1

@@ -18,6 +18,14 @@ from streamerbrainz.web import live
 log = get_logger(__name__)
 
 
+def volume_policy(config):
+    """CamillaDSP's volume policy from the config: its levels, cap, fades and offsets."""
+    from streamerbrainz.camilladsp.policy import Policy
+    return Policy(config.camilladsp_idle, config.camilladsp_pause, config.camilladsp_max_volume,
+                  config.camilladsp_fade_in_ms, config.camilladsp_fade_out_ms,
+                  config.camilladsp_source_volume)
+
+
 class StartError(Exception):
     """The daemon cannot start (another one holds -state-dir): one line, exit status 1."""
 
@@ -43,11 +51,7 @@ class Parts:
         self.services = []  # in start order; the HTTP server and the hub come last
 
         if config.hooks or config.notify_urls:
-            from streamerbrainz.hooks.runners import Hooks
-            self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout,
-                               secrets=(config.plex_token, config.webhooks_secret))
-            self.services.append(self.hooks)
-            self.listeners.append(self.hooks)
+            self.services.append(self._hooks(config))
 
         if config.plex_enabled:
             from streamerbrainz.plex.fetch import SessionFetch
@@ -79,13 +83,10 @@ class Parts:
             (lambda: plexamp.identity[0] if plexamp.identity else None) if plexamp else None))
 
         if config.camilladsp_url:
-            from streamerbrainz.camilladsp.policy import NOTHING_HELD, Policy
+            from streamerbrainz.camilladsp.policy import NOTHING_HELD
             from streamerbrainz.camilladsp.service import CamillaDSP
-            settings = Policy(config.camilladsp_idle, config.camilladsp_pause,
-                              config.camilladsp_max_volume, config.camilladsp_fade_in_ms,
-                              config.camilladsp_fade_out_ms, config.camilladsp_source_volume)
             history = self.history
-            self.camilladsp = CamillaDSP(config.camilladsp_url, settings,
+            self.camilladsp = CamillaDSP(config.camilladsp_url, volume_policy(config),
                                          config.camilladsp_fader, self.local, actions,
                                          source_faders=config.camilladsp_source_fader,
                                          memory=self._held or NOTHING_HELD,
@@ -96,19 +97,48 @@ class Parts:
         if self.history is not None:
             self.listeners.append(self.history)
 
-        self.transport = None
+        self.transport = self.handover = None
         if plexamp is not None or config.plex_enabled:
             self.transport = self._transport()
             self.services.append(self.transport)
             self.listeners.append(self.transport)
-            if config.source_policy == "last-wins":
-                from streamerbrainz.core.handover import Handover
-                transport = self.transport
-                self.listeners.append(Handover(
-                    self.local, self.controllable,
-                    lambda machine_id, cause: transport.request(machine_id, "pause", cause,
-                                                                reopen=True),
-                    silence=self.camilladsp.silence if self.camilladsp else None))
+            # Built with -source-policy off too: SIGHUP may turn it on.
+            from streamerbrainz.core.handover import Handover
+            transport = self.transport
+            self.handover = Handover(
+                self.local, self.controllable,
+                lambda machine_id, cause: transport.request(machine_id, "pause", cause,
+                                                            reopen=True),
+                silence=self.camilladsp.silence if self.camilladsp else None,
+                enabled=config.source_policy == "last-wins")
+            self.listeners.append(self.handover)
+
+    def _hooks(self, config):
+        """The hooks service, built and placed among the listeners: after the idle log."""
+        from streamerbrainz.hooks.runners import Hooks
+        self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout,
+                           secrets=(config.plex_token, config.webhooks_secret))
+        self.listeners.insert(2, self.hooks)
+        return self.hooks
+
+    def configure(self, config):
+        """SIGHUP's live settings, on the main thread: every part that holds one takes it.
+
+        Returns a service to start and stop with the others (the hooks, when
+        the first hook or URL comes with this reload), or None.
+        """
+        self.config = config
+        new = None
+        if self.hooks is not None:
+            self.hooks.configure(dict(config.hooks), config.notify_urls, config.hook_timeout)
+        elif config.hooks or config.notify_urls:
+            new = self._hooks(config)
+        self.listeners[1].idle_after = config.idle_after
+        if self.camilladsp is not None:
+            self.camilladsp.configure(volume_policy(config))
+        if self.handover is not None:
+            self.handover.enabled = config.source_policy == "last-wins"
+        return new
 
     def _open_history(self):
         """Open the database in -state-dir; the players' last states, for the keeper.

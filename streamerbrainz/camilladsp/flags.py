@@ -4,6 +4,7 @@ from streamerbrainz.lib.flags import ConfigError, Flag, parse_number
 
 TITLE = "CamillaDSP volume"
 HELP_ORDER = 35  # where -help shows this room: lower first
+SECTION = "camilladsp"  # its part of the settings file: [camilladsp] url = ...
 
 FADERS = ("main", "aux1", "aux2", "aux3", "aux4")
 
@@ -15,22 +16,22 @@ FLAGS = (
          "Volume filter (then the user's Main volume is never touched)", metavar="FADER",
          commands=("run", "camilladsp")),
     Flag("camilladsp-pause", "off", "at every pause or stop of a local player: mute, a level "
-         "in dB (e.g. -40), or off", metavar="LEVEL"),
+         "in dB (e.g. -40), or off", metavar="LEVEL", live=True),
     Flag("camilladsp-idle", "off", "once nothing has played for -idle-after seconds: mute, a "
-         "level in dB, or off", metavar="LEVEL"),
+         "level in dB, or off", metavar="LEVEL", live=True),
     Flag("camilladsp-max-volume", "", "the highest volume in dB a restore or a play may leave "
-         "(empty: no cap)", metavar="DB"),
+         "(empty: no cap)", metavar="DB", live=True),
     Flag("camilladsp-fade-in-ms", 1500, "milliseconds to fade the volume back in after a mute "
-         "or a lowered level", "int", "MS", (0, 60000)),
+         "or a lowered level", "int", "MS", (0, 60000), live=True),
     Flag("camilladsp-source-fader", (), "SOURCE=FADER: the Aux fader a source plays through "
          "(spotify=aux2), muted when it cannot yield to a source that starts and unmuted when "
          "it starts again; repeat or comma-separate", "list", "SOURCE=FADER"),
     Flag("camilladsp-source-volume", (), "SOURCE=DB: an offset to the volume a restore gives "
          "back while that source plays (spotify=-3; plex is Plexamp's); the cap still holds; "
-         "repeat or comma-separate", "list", "SOURCE=DB"),
+         "repeat or comma-separate", "list", "SOURCE=DB", live=True),
     Flag("camilladsp-fade-out-ms", 1000, "milliseconds to fade the volume out before a soft "
          "pause or stop (POST /control, a source that yields) mutes it", "int", "MS",
-         (0, 10000)),
+         (0, 10000), live=True),
 )
 
 

@@ -49,6 +49,8 @@ Soft = collections.namedtuple("Soft", "goal fade_s done")
 Release = collections.namedtuple("Release", "goal")
 # A player held down by a soft pause has stopped playing: what it plays next opens again.
 Settled = collections.namedtuple("Settled", "player")
+# New volume settings (SIGHUP): a ``policy.Policy``.
+Configure = collections.namedtuple("Configure", "settings")
 # A source's own fader (-camilladsp-source-fader) to mute or unmute.
 SourceMute = collections.namedtuple("SourceMute", "source fader mute")
 
@@ -56,9 +58,11 @@ SourceMute = collections.namedtuple("SourceMute", "source fader mute")
 class CamillaDSP(ThreadService, Listener):
     """Drives one CamillaDSP fader from the local players' changes.
 
-    ``settings`` is a ``policy.Policy``; ``is_local(machine_id)`` names the
-    streamer's own players; ``actions`` is the main loop's queue, which
-    hears a ``CamillaDSPChanged`` when the status changes.
+    ``settings`` is a ``policy.Policy`` (replaced whole on the service
+    thread when SIGHUP brings new ones, read whole by others);
+    ``is_local(machine_id)`` names the streamer's own players; ``actions``
+    is the main loop's queue, which hears a ``CamillaDSPChanged`` when the
+    status changes.
     """
 
     name = "camilladsp"
@@ -108,6 +112,11 @@ class CamillaDSP(ThreadService, Listener):
 
     def players_idle(self, last):
         self._want(self.drive.players_idle())
+
+    def configure(self, settings):
+        """New volume settings (SIGHUP): the next goals follow them, and a lower cap at once."""
+        self.drive.policy = settings
+        self.inbox.put(Configure(settings))
 
     def _want(self, goal):
         if goal is not None:
@@ -187,6 +196,9 @@ class CamillaDSP(ThreadService, Listener):
             self._silenced[item.fader] = item.mute
             self._mute_source(item.fader, item.mute)
             return
+        if isinstance(item, Configure):
+            self._configure(item.settings)
+            return
         if isinstance(item, Settled):
             if item.player == self._soft:
                 self._soft = None
@@ -208,6 +220,15 @@ class CamillaDSP(ThreadService, Listener):
             self._apply(item, fade_s=fade_s)
         self._send_due()
         self._probe()
+
+    def _configure(self, settings):
+        """Use ``settings`` from now on; an open volume above a new, lower cap comes down."""
+        before, self.settings = self.settings.max_volume, settings
+        cap = settings.max_volume
+        lower = cap is not None and (before is None or cap < before)
+        open_now = self.goal is None or self.goal.level is None
+        if lower and open_now and self._soft is None and not self.steps:
+            self._apply(policy.Goal(None, "settings", ""))
 
     def _held_by_soft(self, goal):
         """An open goal for the player a soft pause holds down: it still plays until paused.

@@ -7,7 +7,8 @@ phone) are watched, never paused. A player the daemon can pause
 (librespot has no local control) has its own CamillaDSP fader muted when it
 has one (``silence``), unmuted when it starts again; else it keeps playing,
 and that is said once per pair of sources with what to do. Every decision
-is one log line.
+is one log line. With ``enabled`` false (-source-policy off, which SIGHUP
+may set) it only keeps count of what plays.
 """
 
 from streamerbrainz.core.listener import Listener
@@ -30,12 +31,14 @@ class Handover(Listener):
     """Hears the changes of the streamer's sources and makes the others yield.
 
     ``pause(machine_id, cause)`` asks the soft transport (it returns at
-    once). ``playing`` (machine id to player name) is the main thread's.
+    once). ``playing`` (machine id to player name) and ``enabled`` are the
+    main thread's.
     """
 
     name = "handover"
 
-    def __init__(self, is_local, controllable, pause, silence=None):
+    def __init__(self, is_local, controllable, pause, silence=None, enabled=True):
+        self.enabled = enabled
         self.is_local = is_local
         self.controllable = controllable
         self.pause = pause
@@ -57,6 +60,9 @@ class Handover(Listener):
             self._silenced.discard(started)
             self.silence(started, False)
             log.info("source back", player=change.player, how="fader unmuted")
+        if not self.enabled:
+            self.playing[started] = change.player
+            return
         to_pause, cannot = yielding(self.playing, started, self.controllable)
         for machine_id in to_pause:
             log.info("source yields", player=self.playing[machine_id], to=change.player,

@@ -40,6 +40,12 @@ class IdleWatch:
             self.deadline = now + self.idle_after
         return False
 
+    def set_grace(self, idle_after):
+        """A new grace (SIGHUP): one running now ends that much sooner or later."""
+        if self.deadline is not None:
+            self.deadline += idle_after - self.idle_after
+        self.idle_after = idle_after
+
     def due(self, now):
         """Return True once, when the grace has run out with nothing playing."""
         if self.deadline is None or now < self.deadline:

@@ -5,6 +5,7 @@ from streamerbrainz.lib.flags import ConfigError, Flag
 
 TITLE = "Memory"
 HELP_ORDER = 60  # where -help shows this room: lower first
+SECTION = "history"  # its part of the settings file: [history] state-dir, days
 
 EXPORTS = ("listenbrainz",)
 
@@ -16,15 +17,16 @@ FLAGS = (
     Flag("history-days", 365, "days of plays to keep; older ones are pruned once a day",
          "int", "DAYS", (1, 36500)),
     Flag("since", "", "plays started since then: a time ago (7d, 12h), a date "
-         "(2026-12-01) or Unix seconds; empty: all", metavar="WHEN", commands=("history",)),
+         "(2026-12-01) or Unix seconds; empty: all", metavar="WHEN",
+         commands=("history",), in_file=False),
     Flag("player", "", "only this player (its name or machine identifier)",
-         metavar="PLAYER", commands=("history",)),
+         metavar="PLAYER", commands=("history",), in_file=False),
     Flag("limit", 50, "at most this many plays, newest first (-export takes all)",
-         "int", "N", (1, 10000000), commands=("history",)),
+         "int", "N", (1, 10000000), commands=("history",), in_file=False),
     Flag("json", False, "print JSON, as GET /history answers", "bool",
-         commands=("history",)),
+         commands=("history",), in_file=False),
     Flag("export", "", "print the counted plays for another service: listenbrainz "
-         "(its import JSON)", metavar="FORMAT", commands=("history",)),
+         "(its import JSON)", metavar="FORMAT", commands=("history",), in_file=False),
 )
 
 

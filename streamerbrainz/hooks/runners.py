@@ -290,6 +290,7 @@ class NotifyRunner(Runner):
     def __init__(self, url):
         self.name = "notify " + redact_url(url)
         super().__init__()
+        self.given = url  # as configured, credentials and all: how SIGHUP knows it again
         self.url, self.authorization = split_credentials(url)
         self.shown = redact_url(url)
         # Each attempt's whole answer (connect to last byte) ends by this.
@@ -356,13 +357,46 @@ class Hooks(Service, Listener):
         self.runner = CommandRunner(timeout, secrets) if self.commands else None
         self.notifiers = [NotifyRunner(url) for url in urls]
         self.wall = wall
+        self._secrets = tuple(secrets)
+        self._started = False
+
+    def configure(self, commands, urls, timeout):
+        """New commands, URLs and timeout (SIGHUP, on the main thread), in effect at once.
+
+        A runner that is new starts now (if the service has started); one
+        whose URL is gone is told to stop and not waited for; a job already
+        queued runs as it was given.
+        """
+        self.commands = {flag: shlex.split(command) for flag, command in commands.items()
+                         if command}
+        if self.runner is None and self.commands:
+            self.runner = CommandRunner(timeout, self._secrets)
+            if self._started:
+                self.runner.start()
+        if self.runner is not None:
+            self.runner.timeout = timeout
+        kept = {notifier.given: notifier for notifier in self.notifiers}
+        notifiers = []
+        for url in urls:
+            notifier = kept.pop(url, None)
+            if notifier is None:
+                notifier = NotifyRunner(url)
+                if self._started:
+                    notifier.start()
+            notifiers.append(notifier)
+        self.notifiers = notifiers
+        for gone in kept.values():
+            gone.stop(time.monotonic())
 
     def start(self):
+        self._started = True
         for runner in self._runners():
             runner.start()
 
     def add_secret(self, secret):
         """Keep a new secret (a token or webhook secret re-read on SIGHUP) out of hooks too."""
+        if secret and secret not in self._secrets:
+            self._secrets += (secret,)
         if self.runner is not None and secret and secret not in self.runner.secrets:
             self.runner.secrets = tuple(self.runner.secrets) + (secret,)
 

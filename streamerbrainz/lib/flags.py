@@ -1,13 +1,15 @@
 """What a flag is, and the parsers that turn its raw strings into values.
 
 Each room declares the flags it reads in its own ``flags.py``: a ``TITLE``
-(the heading of its part of ``-help``) and ``FLAGS``, a tuple of ``Flag``,
-and, when its values need more than a type and bounds, ``check(values)``,
-which returns its parsed ``Config`` attributes or raises ``ConfigError``.
-``app.config`` gathers the rooms' tables into one; the command line, the
-``STREAMERBRAINZ_*`` environment variables, ``-help``, the ``Config``
-attributes and their defaults are all read from it. A flags module imports
-this one alone, so reading a room's flags costs nothing else.
+(the heading of its part of ``-help``), a ``SECTION`` (its part of the
+settings file, where a key is the flag without ``KEY_PREFIX``, by default
+the section and a dash), ``FLAGS``, a tuple of ``Flag``, and, when its
+values need more than a type and bounds, ``check(values)``, which returns
+its parsed ``Config`` attributes or raises ``ConfigError``. ``app.config``
+gathers the rooms' tables into one; the command line, the
+``STREAMERBRAINZ_*`` environment variables, the settings file, ``-help``,
+the ``Config`` attributes and their defaults are all read from it. A flags
+module imports this one alone, so reading a room's flags costs nothing else.
 """
 
 import dataclasses
@@ -34,6 +36,8 @@ class Flag:
     commands: tuple = ("run",)  # the sub-commands that read it
     field: object = None  # its Config attribute: None for the name in snake case, "" for none
     action: bool = False  # does something and exits (-help): no variable, no Config attribute
+    live: bool = False  # SIGHUP applies a new value at once (else it waits for a restart)
+    in_file: bool = True  # the settings file may set it (not a one-off like -since)
 
     @property
     def env(self):

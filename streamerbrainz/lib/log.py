@@ -144,6 +144,11 @@ def setup(level="info", stream=None, environ=None):
     root.propagate = False
 
 
+def set_level(level):
+    """Log from ``level`` up from now on (SIGHUP's new -log-level)."""
+    logging.getLogger("streamerbrainz").setLevel(LEVELS[level])
+
+
 def add_secret(secret):
     """Mask ``secret`` in every line from now on (a safety net, not a licence to log it)."""
     if _formatter is not None and secret and secret not in _formatter.secrets:

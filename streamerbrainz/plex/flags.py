@@ -7,6 +7,7 @@ from streamerbrainz.lib.flags import Flag
 
 TITLE = "Plex"
 HELP_ORDER = 10  # where -help shows this room: lower first
+SECTION = "plex"  # its part of the settings file: [plex] server-url = ...
 
 RUN_AND_PLAYERS = ("run", "players")
 

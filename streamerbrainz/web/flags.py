@@ -4,6 +4,7 @@ from streamerbrainz.lib.flags import Flag
 
 TITLE = "Webhooks"
 HELP_ORDER = 20  # where -help shows this room: lower first
+SECTION = "webhooks"  # its part of the settings file: [webhooks] port = 3001
 
 FLAGS = (
     Flag("webhooks-port", 3001, "HTTP listener port; 0 picks a free one (the log says which)",

@@ -9,12 +9,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import unittest
 
 from streamerbrainz.app import config
-from tests.support.daemon import MACHINE_ID, REPO_ROOT, run_cli, start_stub, write_token
+from tests.support.daemon import (
+    MACHINE_ID, REPO_ROOT, Daemon, run_cli, start_stub, write_token)
 from tests.support.webhooks import fixture
 
 README = os.path.join(REPO_ROOT, "README.md")
@@ -39,17 +39,33 @@ def command_lines(prefix):
 
 
 class PlayersStepTest(unittest.TestCase):
-    """Step 3: the players command, and the listing it prints."""
+    """Steps 3 to 5: the settings file, the players command and its listing, the start."""
+
+    def settings_file(self, server_url):
+        """Step 3 in a temporary /etc: the example installed, its server-url set."""
+        (install,) = command_lines("sudo install -m 644 examples/streamerbrainz.conf")
+        tmp = tempfile.mkdtemp(prefix="sbz-readme-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = install.split()[-1].replace("/etc", os.path.join(tmp, "etc"), 1)
+        os.makedirs(os.path.dirname(path))
+        shutil.copyfile(os.path.join(REPO_ROOT, install.split()[-2]), path)
+        os.chmod(path, 0o644)
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        self.assertIn("\nserver-url = http://plex.home.arpa:32400\n", text)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text.replace("http://plex.home.arpa:32400", server_url))
+        return path
 
     def test_the_command_runs_and_prints_what_the_readme_shows(self):
         (command,) = command_lines("sudo python3 -m streamerbrainz players")
         stub = start_stub(self, fixture("sessions_track.xml"))
         token_file = write_token(self)
+        settings = self.settings_file(stub.url)
         args = command.split()[4:]
-        self.assertEqual(args, ["players", "-plex-server-url", "http://plex.home.arpa:32400",
-                                "-plex-token-file", "/etc/streamerbrainz/plex-token"])
-        args[2], args[4] = stub.url, token_file
-        proc = run_cli(args)
+        self.assertEqual(args, ["players", "-plex-token-file", "/etc/streamerbrainz/plex-token"])
+        args[2] = token_file
+        proc = run_cli(args, env={"STREAMERBRAINZ_CONFIG": settings})
         self.assertEqual(proc.returncode, 0, proc.stderr)
         shown = readme()
         for line in proc.stdout.splitlines():
@@ -59,6 +75,26 @@ class PlayersStepTest(unittest.TestCase):
             if program and " -m streamerbrainz" in general:
                 general = general.replace(program, "python3", 1)
             self.assertIn(general.rstrip(), shown, "the README does not show this line")
+
+    def test_the_daemon_starts_from_the_settings_file(self):
+        (command,) = command_lines("sudo python3 -m streamerbrainz -plex-token-file")
+        stub = start_stub(self, fixture("sessions_track.xml"))
+        token_file = write_token(self)
+        settings = self.settings_file(stub.url)
+        with open(settings, encoding="utf-8") as handle:
+            text = handle.read()
+        with open(settings, "w", encoding="utf-8") as handle:  # the line step 4 says to add
+            handle.write(text.replace("[plex]\n", "[plex]\nmachine-id = %s\n" % MACHINE_ID, 1))
+        args = command.split()[4:]
+        self.assertEqual(args, ["-plex-token-file", "/etc/streamerbrainz/plex-token",
+                                "-log-level", "debug"])
+        args[1] = token_file
+        daemon = Daemon(args + ["-webhooks-port", "0", "-webhooks-bind", "127.0.0.1"],
+                        env={"STREAMERBRAINZ_CONFIG": settings})
+        self.addCleanup(daemon.stop)
+        daemon.wait_for_line("settings file read file=%s" % settings, timeout=10)
+        daemon.wait_for_line("Plex webhook enabled server=%s machine_id=%s"
+                             % (stub.url, MACHINE_ID), timeout=10)
 
     def test_every_step_that_reads_the_token_file_uses_sudo(self):
         for line in command_lines(""):

@@ -38,7 +38,7 @@ class PlayersCommandTests(unittest.TestCase):
 
     def row(self, stdout, machine_id):
         rows = [line for line in stdout.splitlines() if machine_id in line
-                and " -m streamerbrainz " not in line and "STREAMERBRAINZ_" not in line]
+                and " -m streamerbrainz " not in line and "machine-id = " not in line]
         return rows
 
     @staticmethod
@@ -69,9 +69,12 @@ class PlayersCommandTests(unittest.TestCase):
         lines = [line.strip() for line in out.splitlines() if line.strip()]
         self.assertEqual(len(self.commands(out)), 5, out)
         self.assertIn("-plex-machine-id", self.commands(out)[-1])
-        # Then the environment-file lines, one per player in the table's order.
-        self.assertEqual(lines[-1],
-                         "STREAMERBRAINZ_PLEX_MACHINE_ID=d2c4e6f8-1a3b-4c5d-9e7f-a1b2c3d4e5f6")
+        # Then the settings-file lines: every player, in the table's order.
+        self.assertEqual(lines[-3:], [
+            "[plex]", "server-url = %s" % self.stub.url,
+            "machine-id = sww38hk3rsict7h16i0dfmd4, 5e1d7c2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f, "
+            "7f3e0c5a9b1d2e4f, bc97b983-8169-47e3-bbcc-54a12d662546, "
+            "d2c4e6f8-1a3b-4c5d-9e7f-a1b2c3d4e5f6"])
         self.assertEqual(result.stderr.strip(), "")
         request = self.stub.session_requests()[0]
         headers = {k.lower(): v for k, v in request.headers.items()}

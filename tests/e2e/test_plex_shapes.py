@@ -112,7 +112,7 @@ class HttpsTest(E2ECase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn(MACHINE_ID, proc.stdout)
         self.assertIn("-plex-ca-file %s" % self.ca.ca_file, proc.stdout)
-        self.assertIn("STREAMERBRAINZ_PLEX_CA_FILE=%s" % self.ca.ca_file, proc.stdout)
+        self.assertIn("  ca-file = %s\n" % self.ca.ca_file, proc.stdout)
         proc = run_cli(base)
         self.assertEqual(proc.returncode, 1)
         self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
@@ -132,8 +132,8 @@ class PlayersSuggestionTest(E2ECase):
         program = command.partition(" -plex-server-url")[0]
         self.assertIn(program, ("%s -m streamerbrainz" % os.path.basename(sys.executable),
                                 "%s -m streamerbrainz" % sys.executable))
-        self.assertIn("  STREAMERBRAINZ_PLEX_SERVER_URL=%s" % stub.url, proc.stdout)
-        self.assertIn("  STREAMERBRAINZ_PLEX_MACHINE_ID=%s" % MACHINE_ID, proc.stdout)
+        self.assertIn("  [plex]\n  server-url = %s\n  machine-id = %s\n"
+                      % (stub.url, MACHINE_ID), proc.stdout)
 
 
 class TokenFileTest(unittest.TestCase):

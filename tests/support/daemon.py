@@ -30,7 +30,8 @@ MACHINE_ID = "bc97b983-8169-47e3-bbcc-54a12d662546"
 FOREIGN_MACHINE_ID = "5e1d7c2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
 
 _DROPPED_ENV = ("NOTIFY_SOCKET", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "WATCHDOG_USEC",
-                "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+                "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                "CONFIGURATION_DIRECTORY")
 
 
 def wait_for(predicate, timeout=5.0, interval=0.01):
@@ -59,7 +60,8 @@ def clean_env(extra=None, drop=()):
 
     os.environ without anything that would change how the daemon runs
     (``STREAMERBRAINZ_*``, systemd's variables, ``PYTHONWARNINGS``) nor the
-    names in ``drop``; output unbuffered and no .pyc files written.
+    names in ``drop``; no settings file unless ``drop`` names
+    ``STREAMERBRAINZ_CONFIG``; output unbuffered and no .pyc files written.
     """
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("STREAMERBRAINZ_") and key not in _DROPPED_ENV
@@ -67,6 +69,8 @@ def clean_env(extra=None, drop=()):
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("PYTHONWARNINGS", None)
+    if "STREAMERBRAINZ_CONFIG" not in drop:
+        env["STREAMERBRAINZ_CONFIG"] = ""  # no /etc/streamerbrainz file of this machine's
     if extra:
         env.update(extra)
     return env

@@ -56,12 +56,12 @@ def start_command(config, machine_id, command=None):
     return " ".join(parts)
 
 
-def environment_lines(config, machine_ids):
-    """The environment-file lines that say the same for the systemd unit."""
-    lines = ["STREAMERBRAINZ_PLEX_SERVER_URL=%s" % config.plex_server_url]
+def settings_lines(config, machine_ids):
+    """The settings-file lines that say the same, without the token file (systemd's own)."""
+    lines = ["[plex]", "server-url = %s" % config.plex_server_url]
     if config.plex_ca_file:
-        lines.append("STREAMERBRAINZ_PLEX_CA_FILE=%s" % config.plex_ca_file)
-    lines += ["STREAMERBRAINZ_PLEX_MACHINE_ID=%s" % machine_id for machine_id in machine_ids]
+        lines.append("ca-file = %s" % config.plex_ca_file)
+    lines.append("machine-id = %s" % ", ".join(machine_ids))
     return lines
 
 
@@ -94,8 +94,9 @@ def listing(config, sessions):
     command = program()
     for machine_id in ids:
         parts.append("  %s\n" % start_command(config, machine_id, command))
-    parts.append("\nOr, for the systemd unit (it passes the token file itself), put in\n"
-                 "/etc/streamerbrainz/streamerbrainz.env (one machine identifier):\n")
-    for line in environment_lines(config, ids):
+    parts.append("\nOr put in the settings file, /etc/streamerbrainz/streamerbrainz.conf\n"
+                 "(keep the machine identifiers to follow; the systemd unit passes the\n"
+                 "token file itself):\n")
+    for line in settings_lines(config, ids):
         parts.append("  %s\n" % line)
     return "".join(parts)

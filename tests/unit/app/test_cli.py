@@ -246,13 +246,14 @@ class FlagScopeTest(unittest.TestCase):
     def test_the_commands_read_the_flags_their_code_uses(self):
         def names(command):
             return {flag.name for flag in config.flags_of(command)}
-        general = {"log-level", "version", "help"}
+        general = {"config", "log-level", "version", "help"}
         self.assertEqual(names("players"), general | {
             "plex-server-url", "plex-token-file", "plex-ca-file", "plex-timeout"})
         self.assertEqual(names("status"), general | {"url"})
         listing = {"since", "player", "limit", "json", "export"}
         self.assertEqual(names("history"), general | {"state-dir"} | listing)
-        self.assertEqual(names("run"), {flag.name for flag in config.FLAGS} - {"url"} - listing)
+        self.assertEqual(names("run"), {flag.name for flag in config.FLAGS} - {"url", "check"} - listing)
+        self.assertEqual(names("config"), names("run") | {"check"})
 
     def test_every_flag_names_known_commands(self):
         self.assertEqual(tuple(cli.COMMANDS), config.COMMANDS)

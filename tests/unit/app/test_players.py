@@ -37,8 +37,7 @@ class SuggestionsTest(unittest.TestCase):
                          "python3 -m streamerbrainz -plex-server-url http://plex.home.arpa:32400 "
                          "-plex-token-file /etc/streamerbrainz/plex-token -plex-machine-id abc")
 
-    def test_environment_lines_name_no_token_file(self):
-        self.assertEqual(players.environment_lines(CONFIG, ["abc", "def"]),
-                         ["STREAMERBRAINZ_PLEX_SERVER_URL=http://plex.home.arpa:32400",
-                          "STREAMERBRAINZ_PLEX_MACHINE_ID=abc",
-                          "STREAMERBRAINZ_PLEX_MACHINE_ID=def"])
+    def test_settings_lines_name_no_token_file_and_every_player(self):
+        self.assertEqual(players.settings_lines(CONFIG, ["abc", "def"]),
+                         ["[plex]", "server-url = http://plex.home.arpa:32400",
+                          "machine-id = abc, def"])

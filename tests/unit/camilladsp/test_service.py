@@ -106,6 +106,24 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(self.wait_for_log("CamillaDSP capped"),
                          [{"volume_db": -10.0, "cause": "playing", "player": "Office"}])
 
+    def test_a_lower_cap_from_sighup_brings_a_playing_volume_down_at_once(self):
+        self.start(pause=MUTE, volume=0.0)
+        self.service.state_changed(change("playing", "stopped"))
+        self.service.configure(Policy(None, MUTE, -10.0, 0, 400, ()))
+        self.assertTrue(self.dsp.wait_for(lambda d: d.volume() == -10.0))
+        self.assertEqual(self.wait_for_log("CamillaDSP capped"),
+                         [{"volume_db": -10.0, "cause": "settings"}])
+
+    def test_new_levels_from_sighup_rule_the_next_pause(self):
+        self.start(pause=MUTE, volume=-20.0)
+        self.service.configure(Policy(None, -40.0, None, 0, 400, ()))
+        self.service.state_changed(change("playing", "stopped"))
+        self.service.state_changed(change("paused", "playing"))
+        self.assertTrue(self.dsp.wait_for(lambda d: d.volume() == -40.0))
+        self.assertFalse(self.dsp.mute())
+        self.service.state_changed(change("playing", "paused"))
+        self.assertTrue(self.dsp.wait_for(lambda d: d.volume() == -20.0))
+
     def test_an_aux_fader_leaves_main_alone(self):
         self.start(fader="aux1")
         self.service.state_changed(change("playing", "stopped"))

@@ -52,6 +52,16 @@ class HandoverTest(unittest.TestCase):
                          [{"player": "Pi", "to": "Spotify", "how": "soft pause",
                            "policy": "last-wins"}])
 
+    def test_off_nothing_yields_and_turned_on_it_knows_what_plays(self):
+        self.handover.enabled = False  # -source-policy off, as SIGHUP may set it
+        self.handover.state_changed(change(PLEXAMP, "playing", "Pi"))
+        self.handover.state_changed(spotify("playing"))
+        self.assertEqual((self.paused, self.logs.find("source yields")), ([], []))
+        self.handover.state_changed(spotify("paused", previous="playing"))
+        self.handover.enabled = True
+        self.handover.state_changed(spotify("playing", previous="paused"))
+        self.assertEqual(self.paused, [(PLEXAMP, "Spotify started")])
+
     def test_spotify_cannot_yield_and_it_is_said_once(self):
         self.handover.state_changed(spotify("playing"))
         for _ in range(2):

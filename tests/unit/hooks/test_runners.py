@@ -671,6 +671,40 @@ class HooksDispatchTests(unittest.TestCase):
         self.assertEqual(self.runner.jobs, [])
 
 
+class HooksConfigureTests(unittest.TestCase):
+    """SIGHUP's new hooks take effect at once; a runner that stays is the same one."""
+
+    A, B = "http://127.0.0.1:9/a", "http://127.0.0.1:9/b"
+
+    def started(self, hooks_):
+        hooks_.start()
+        self.addCleanup(lambda: hooks_.stop(time.monotonic() + 2))
+        return hooks_
+
+    def test_new_commands_and_urls_run_now_and_gone_ones_stop(self):
+        hooks_ = self.started(Hooks({}, (self.A,), 5.0))
+        first = hooks_.notifiers[0]
+        hooks_.configure({"on-play": "/bin/amp on", "on-stop": ""}, (self.A, self.B), 2.0)
+        self.assertEqual(hooks_.commands, {"on-play": ["/bin/amp", "on"]})
+        self.assertTrue(hooks_.runner.alive())
+        self.assertEqual(hooks_.runner.timeout, 2.0)
+        self.assertIs(hooks_.notifiers[0], first)
+        self.assertEqual([n.shown for n in hooks_.notifiers], [self.A, self.B])
+        self.assertTrue(hooks_.alive())
+        hooks_.configure({}, (self.B,), 2.0)
+        self.assertEqual(hooks_.commands, {})
+        self.assertEqual([n.shown for n in hooks_.notifiers], [self.B])
+        self.assertTrue(wait_for(lambda: not first.alive()))
+        hooks_.state_changed(change("playing", "stopped"))  # no command: nothing to run
+
+    def test_a_runner_built_later_keeps_every_secret_out(self):
+        hooks_ = Hooks({}, (), 5.0, secrets=("secret-one",))
+        hooks_.add_secret("token-two")
+        hooks_.configure({"on-play": "/bin/true"}, (), 5.0)
+        self.assertEqual(hooks_.runner.secrets, ("secret-one", "token-two"))
+        self.assertFalse(hooks_.runner.alive(), "not started before the service is")
+
+
 # -- IdleWatch ----------------------------------------------------------------
 
 class IdleWatchTests(unittest.TestCase):
@@ -683,6 +717,17 @@ class IdleWatchTests(unittest.TestCase):
         self.assertFalse(watch.due(10000))
         self.assertTrue(watch.update(MACHINE_ID, "playing", 2), "the first play is active")
         self.assertFalse(watch.idle)
+
+    def test_a_new_grace_moves_a_running_deadline(self):
+        watch = IdleWatch(300)
+        watch.update(MACHINE_ID, "playing", 0)
+        watch.update(MACHINE_ID, "paused", 100)
+        watch.set_grace(60)
+        self.assertEqual(watch.deadline, 160)
+        self.assertTrue(watch.due(160))
+        watch.update(MACHINE_ID, "playing", 200)
+        watch.update(MACHINE_ID, "stopped", 210)
+        self.assertEqual(watch.deadline, 270)
 
     def test_idle_once_after_the_grace_then_active_again(self):
         watch = IdleWatch(300)
