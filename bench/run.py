@@ -25,6 +25,7 @@ against which floor:
   camilladsp bench/camilladsp.py a change -> CamillaDSP's command, fades, quiet, RSS
   bridges    bench/bridges.py    librespot-event's start, the handover to Spotify, quiet
   history    bench/history.py    a change -> its row committed, reads of 100,000 plays, start, RSS
+  mqtt       bench/mqtt.py       a change -> its PUBLISH on the wire, a stalled broker, idle pings
 
 Adding one: write ``bench/NAME.py`` with ``@register("NAME")`` on a function
 of the Context (bench/context.py), its targets as ``Target`` data
@@ -55,7 +56,7 @@ from bench.figures import ms  # noqa: E402
 from bench.targets import ERROR, FAILED, MISS, PASS, STOPPED  # noqa: E402
 
 MEASUREMENTS = ("latency", "burst", "rss", "startup", "idle", "soak", "slowloris", "sources",
-                "hooks", "hostile", "camilladsp", "bridges", "history")
+                "hooks", "hostile", "camilladsp", "bridges", "history", "mqtt")
 
 
 def print_table(rows, out):

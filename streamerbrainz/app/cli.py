@@ -203,6 +203,7 @@ def main(argv=None, environ=None):
     log.setup(cfg.log_level, environ=environ)
     log.add_secret(cfg.plex_token)
     log.add_secret(cfg.webhooks_secret)
+    log.add_secret(cfg.mqtt_password)
     warn_unknown_environment(environ)
     if command == "config":
         from streamerbrainz.app.commands import settings

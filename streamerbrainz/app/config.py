@@ -72,6 +72,7 @@ DERIVED = (
     ("webhooks_secret", str, dataclasses.field(default="", repr=False)),  # -webhooks-secret-file
     ("plex_token", str, dataclasses.field(default="", repr=False)),  # -plex-token-file
     ("hooks", tuple, dataclasses.field(default=())),  # (flag, command) pairs of HOOK_FLAGS
+    ("mqtt_password", str, dataclasses.field(default="", repr=False)),  # -mqtt-password-file
 )
 
 
@@ -319,27 +320,28 @@ def read_webhooks_secret(path):
     return secret
 
 
-def check_ca_file(path, server):
-    """Check that ``path`` holds certificates ssl can load, for an https server."""
+def check_ca_file(path, server, flag="plex-ca-file", secure="https://",
+                  needs="an https:// -plex-server-url"):
+    """Check that ``path`` holds certificates ssl can load, for a server under ``secure``."""
     if not path:
         return ""
-    if not server.startswith("https://"):
-        raise ConfigError("-plex-ca-file: needs an https:// -plex-server-url")
+    if not server.startswith(secure):
+        raise ConfigError("-%s: needs %s" % (flag, needs))
     import ssl
-    read_regular_file(path, "plex-ca-file", CA_FILE_LIMIT)  # a FIFO must not hang ssl
+    read_regular_file(path, flag, CA_FILE_LIMIT)  # a FIFO must not hang ssl
     try:
         ssl.create_default_context(cafile=path)
     except FileNotFoundError:
-        raise ConfigError("-plex-ca-file %s: no such file" % path) from None
+        raise ConfigError("-%s %s: no such file" % (flag, path)) from None
     except PermissionError:
-        raise ConfigError("-plex-ca-file %s: permission denied" % path) from None
+        raise ConfigError("-%s %s: permission denied" % (flag, path)) from None
     except IsADirectoryError:
-        raise ConfigError("-plex-ca-file %s: is a directory, not a file" % path) from None
+        raise ConfigError("-%s %s: is a directory, not a file" % (flag, path)) from None
     except (ssl.SSLError, ValueError):
-        raise ConfigError("-plex-ca-file %s: holds no PEM certificate (-----BEGIN "
-                          "CERTIFICATE-----)" % path) from None
+        raise ConfigError("-%s %s: holds no PEM certificate (-----BEGIN "
+                          "CERTIFICATE-----)" % (flag, path)) from None
     except OSError as err:
-        raise ConfigError("-plex-ca-file %s: cannot read: %s" % (path, err.strerror)) from None
+        raise ConfigError("-%s %s: cannot read: %s" % (flag, path, err.strerror)) from None
     return path
 
 
@@ -431,6 +433,15 @@ def _build(values, environ, need_plex, variables, read_secrets=True):
     if secret_file != values["webhooks-secret-file"]:
         variables.pop("webhooks-secret-file", None)
     secret = read_webhooks_secret(secret_file) if secret_file and read_secrets else ""
+    mqtt_url = values["mqtt-url"]
+    mqtt_password_file = ""
+    if mqtt_url:
+        mqtt_password_file = credential_path(values["mqtt-password-file"], environ,
+                                             "mqtt-password")
+        if mqtt_password_file != values["mqtt-password-file"]:
+            variables.pop("mqtt-password-file", None)
+    mqtt_password = (read_secret_file(mqtt_password_file, "mqtt-password-file")
+                     if mqtt_password_file and read_secrets else "")
     # systemd's StateDirectory= sets $STATE_DIRECTORY (colon-separated when several).
     state_dir = values["state-dir"] or environ.get("STATE_DIRECTORY", "").split(":")[0]
     settings.update(
@@ -449,6 +460,10 @@ def _build(values, environ, need_plex, variables, read_secrets=True):
         plexamp_url=plexamp,
         hooks=hooks,
         notify_urls=notify_urls,
+        mqtt_password_file=mqtt_password_file or values["mqtt-password-file"],
+        mqtt_password=mqtt_password,
+        mqtt_ca_file=check_ca_file(values["mqtt-ca-file"], mqtt_url, "mqtt-ca-file",
+                                   "mqtts://", "an mqtts:// -mqtt-url"),
         log_level=level,
         url=url,
     )

@@ -190,6 +190,7 @@ class Daemon:
             "fetch_seconds": round(seconds, 1),
             **self.camilladsp_status(),
             **self.history_status(),
+            **({"mqtt": self.parts.mqtt.status} if self.parts.mqtt is not None else {}),
         }
 
     def history_answer(self):
@@ -330,6 +331,10 @@ class Daemon:
             log.info("Plex polling enabled", interval_s=config.plex_poll_interval)
         if config.plexamp_url:
             log.info("Plexamp timeline enabled", url=config.plexamp_url)
+        if config.mqtt_url:
+            mqtt = self.parts.mqtt
+            log.info("MQTT enabled", broker=mqtt.connection_name, node=mqtt.topics.node,
+                     topics=mqtt.topics.base + "/", discovery=config.mqtt_discovery)
         if config.camilladsp_url:
             from streamerbrainz.camilladsp.policy import level_text
             log.info("CamillaDSP volume enabled", url=config.camilladsp_url,

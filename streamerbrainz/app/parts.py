@@ -97,6 +97,12 @@ class Parts:
         if self.history is not None:
             self.listeners.append(self.history)
 
+        self.mqtt = None
+        if config.mqtt_url:
+            self.mqtt = self._mqtt(known)
+            self.services.append(self.mqtt)
+            self.listeners.append(self.mqtt)
+
         self.transport = self.handover = None
         if plexamp is not None or config.plex_enabled:
             self.transport = self._transport()
@@ -117,7 +123,8 @@ class Parts:
         """The hooks service, built and placed among the listeners: after the idle log."""
         from streamerbrainz.hooks.runners import Hooks
         self.hooks = Hooks(dict(config.hooks), config.notify_urls, config.hook_timeout,
-                           secrets=(config.plex_token, config.webhooks_secret))
+                           secrets=(config.plex_token, config.webhooks_secret,
+                                    config.mqtt_password))
         self.listeners.insert(2, self.hooks)
         return self.hooks
 
@@ -139,6 +146,43 @@ class Parts:
         if self.handover is not None:
             self.handover.enabled = config.source_policy == "last-wins"
         return new
+
+    def _mqtt(self, known):
+        """The MQTT service: the broker, this host's node, and the commands it may pass on."""
+        import ssl
+        from streamerbrainz import __version__
+        from streamerbrainz.mqtt import topics
+        from streamerbrainz.mqtt.flags import parse_url
+        from streamerbrainz.mqtt.service import MQTT, Settings, hostname
+        config = self.config
+        broker = parse_url(config.mqtt_url)
+        tls = ssl.create_default_context(cafile=config.mqtt_ca_file or None) if broker.tls \
+            else None
+        host = hostname()
+        node = topics.node_id(host)
+        settings = Settings(broker, config.mqtt_password, tls, topics.client_id(node),
+                            config.mqtt_keepalive, config.mqtt_discovery, host, __version__)
+        dsp = self.camilladsp
+        service = MQTT(settings, topics.Topics(config.mqtt_topic_prefix, node,
+                                               config.mqtt_discovery_prefix),
+                       control=self.mqtt_control,
+                       set_volume=(lambda db: dsp.user_set(volume_db=db)) if dsp else None,
+                       set_mute=(lambda mute: dsp.user_set(mute=mute)) if dsp else None,
+                       controllable=self.controllable, max_volume=config.camilladsp_max_volume)
+        service.preload(known, config.plex_machine_ids, camilladsp=dsp is not None)
+        return service
+
+    def mqtt_control(self, player, action):
+        """(the MQTT thread) Pass a command on to the soft transport; why not, or ""."""
+        from streamerbrainz.mqtt.topics import safe
+        transport = self.transport
+        if transport is None:
+            return "no Plexamp to control: set -plexamp-url (or -local-player)"
+        for machine_id in self.plexamp_machine_ids():
+            if safe(machine_id) == player:
+                transport.request(machine_id, action, "mqtt")
+                return ""
+        return "not a Plexamp this daemon controls"
 
     def _open_history(self):
         """Open the database in -state-dir; the players' last states, for the keeper.

@@ -51,6 +51,8 @@ Release = collections.namedtuple("Release", "goal")
 Settled = collections.namedtuple("Settled", "player")
 # New volume settings (SIGHUP): a ``policy.Policy``.
 Configure = collections.namedtuple("Configure", "settings")
+# A person's volume (dB) or mute, from Home Assistant: either may be None.
+UserSet = collections.namedtuple("UserSet", "volume_db mute")
 # A source's own fader (-camilladsp-source-fader) to mute or unmute.
 SourceMute = collections.namedtuple("SourceMute", "source fader mute")
 
@@ -140,6 +142,11 @@ class CamillaDSP(ThreadService, Listener):
         """Give the volume back: the soft pause did not happen."""
         self.inbox.put(Release(policy.Goal(None, cause, player)))
 
+    def user_set(self, volume_db=None, mute=None):
+        """A person sets the volume or the mute (MQTT, any thread): sent on the fader as it
+        is, the cap still holding; what StreamerBrainz holds down stays held."""
+        self.inbox.put(UserSet(volume_db, mute))
+
     def silence(self, source, mute):
         """Mute (or unmute) ``source``'s own fader; False when it has none (any thread)."""
         fader = self.source_faders.get(source)
@@ -199,6 +206,9 @@ class CamillaDSP(ThreadService, Listener):
         if isinstance(item, Configure):
             self._configure(item.settings)
             return
+        if isinstance(item, UserSet):
+            self._user_set(item)
+            return
         if isinstance(item, Settled):
             if item.player == self._soft:
                 self._soft = None
@@ -229,6 +239,33 @@ class CamillaDSP(ThreadService, Listener):
         open_now = self.goal is None or self.goal.level is None
         if lower and open_now and self._soft is None and not self.steps:
             self._apply(policy.Goal(None, "settings", ""))
+
+    def _user_set(self, item):
+        link = self.link
+        if link is None or not link.commands.supported:
+            log.info("CamillaDSP not connected: the volume asked for is not set",
+                     volume_db=item.volume_db, mute=item.mute)
+            return
+        commands = protocol.Commands(link.commands.version, self.fader)
+        fields, where = {"cause": "user"}, {}
+        try:
+            if item.volume_db is not None:
+                volume = round(self._target(protocol.clamp(item.volume_db)), 2)
+                link.send(commands.set_volume(volume))
+                fields["volume_db"] = where["volume_db"] = volume
+                if volume != item.volume_db:
+                    fields["asked_db"] = item.volume_db
+            if item.mute is not None:
+                link.send(commands.set_mute(item.mute))
+                fields["mute"] = where["mute"] = bool(item.mute)
+        except ReplyError as err:
+            self._failed(err)
+        except WebSocketError as err:
+            self._lost(err)
+            return
+        if where:
+            log.info("CamillaDSP set", **fields)
+            self._set_status(**where)
 
     def _held_by_soft(self, goal):
         """An open goal for the player a soft pause holds down: it still plays until paused.

@@ -100,6 +100,8 @@ class RestartTests(HistoryCase):
     def test_a_player_that_stopped_while_the_daemon_was_down_is_one_stopped_change(self):
         self.start_plex_and_daemon("sessions_track.xml", extra_args=self.flags)
         self.wait_state("playing")
+        # the play hook has run before the stop: a stop drops the hooks still waiting
+        self.assertTrue(wait_for(lambda: self.hooks() == ["play playing"], 5), self.hooks())
         self.daemon.terminate()
         self.assertEqual(self.daemon.wait_exit(5), 0)
         self.set_sessions("sessions_empty.xml")

@@ -18,6 +18,7 @@ FROM_SYSTEMD = {
     "plex-token-file": ("plex_token_file", "systemd $CREDENTIALS_DIRECTORY"),
     "webhooks-secret-file": ("webhooks_secret_file", "systemd $CREDENTIALS_DIRECTORY"),
     "state-dir": ("state_dir", "systemd $STATE_DIRECTORY"),
+    "mqtt-password-file": ("mqtt_password_file", "systemd $CREDENTIALS_DIRECTORY"),
 }
 
 

@@ -40,7 +40,7 @@ class NumericFlagTests(unittest.TestCase):
     def test_every_numeric_flag_has_bounds(self):
         self.assertEqual(sorted(NUMERIC_FLAGS), ["camilladsp-fade-in-ms", "camilladsp-fade-out-ms",
                                                  "history-days", "hook-timeout",
-                                                 "idle-after", "limit",
+                                                 "idle-after", "limit", "mqtt-keepalive",
                                                  "plex-poll-interval", "plex-timeout",
                                                  "webhooks-port"])
         for name in NUMERIC_FLAGS:

@@ -7,9 +7,9 @@ player proxy when that address does not answer or is not known.
 
 import dataclasses
 import queue
-import types
 import unittest
 
+from streamerbrainz.app import config as configuration
 from streamerbrainz.app.parts import Parts
 from streamerbrainz.core.tracker import PlayerState
 from tests.support.sources import start_plexamp
@@ -19,14 +19,11 @@ TOKEN = "server-token-123456"
 
 
 def config(server_url, **overrides):
-    settings = dict(
-        idle_after=300.0, hooks=(), notify_urls=(), hook_timeout=10.0, plex_enabled=True,
-        plex_server_url=server_url, plex_token=TOKEN, plex_timeout=5.0, plex_ca_file="",
-        plexamp_url="", plex_notifications=False, plex_machine_ids=(), plex_poll_interval=0.0,
-        local_player=(LOCAL,), camilladsp_url="", source_policy="last-wins",
-        webhooks_secret="", state_dir="")
+    """Every default, with Plex at ``server_url`` and the streamer's own Plexamp LOCAL."""
+    settings = dict(plex_server_url=server_url, plex_token=TOKEN, local_player=(LOCAL,))
     settings.update(overrides)
-    return types.SimpleNamespace(**settings)
+    return dataclasses.replace(configuration.build(configuration.gather({}, {}), {}),
+                               **settings)
 
 
 class ProxyTest(unittest.TestCase):
