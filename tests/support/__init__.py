@@ -11,5 +11,10 @@
   ``parse_fields``);
 - webhooks.py: requests to the daemon, fixtures, and the one multipart
   builder (``multipart``, ``form_part``, ``multipart_body``);
-- tls.py, procstat.py, model.py: a test CA, /proc readings, domain objects.
+- camilladsp.py, wsserver.py: the stand-in CamillaDSP, on a small websocket server;
+- mqttbroker.py: the stand-in MQTT broker (strict, recording, faults on demand);
+- mosquitto.py: a real mosquitto of the test's own, with its command-line clients;
+- background.py: a call run on a thread of its own, its outcome waited for;
+- tls.py, procstat.py, model.py, logs.py: a test CA, /proc readings, domain objects,
+  captured log records.
 """

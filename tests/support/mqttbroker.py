@@ -27,7 +27,7 @@ What it knows:
 - Retained messages: a PUBLISH with RETAIN stores its payload for its
   topic (an empty payload deletes it); a new subscription gets the
   matching ones with RETAIN 1. They survive ``stop()`` / ``start()``, as
-  do persistent sessions.
+  do persistent sessions (``clear_retained()`` forgets them).
 - The last will is published (retained if will retain) when a connection
   ends without DISCONNECT: closed by the client, a network error, a
   protocol error, no packet for 1.5 x keep alive, ``drop_all``,
@@ -630,6 +630,12 @@ class StandInBroker:
         if qos not in (0, 1):
             raise ValueError("qos must be 0 or 1")
         return self._route(topic, _bytes(payload), qos, retain)
+
+    def clear_retained(self):
+        """Forget every retained message, as a broker without persistence does on a restart."""
+        with self._lock:
+            self._retained.clear()
+            self._lock.notify_all()
 
     def refuse(self, return_code):
         """Answer each CONNECT with CONNACK ``return_code`` (1..5) and close; None: accept."""

@@ -173,7 +173,7 @@ class DeliveryTest(ServiceCase):
         self.retained(TOPICS.state(MACHINE_ID), lambda payload: True)
         self.broker.stop()
         state = self.broker.retained[TOPICS.state(MACHINE_ID)]
-        self.broker._retained.clear()  # a broker without persistence lost its store
+        self.broker.clear_retained()  # a broker without persistence lost its store
         self.broker.start()
         self.retained(TOPICS.state(MACHINE_ID), state, timeout=10)
         self.retained(TOPICS.availability, b"online")

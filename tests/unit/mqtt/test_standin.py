@@ -510,6 +510,8 @@ class RestartTest(Case):
                          ("state", b"kept", True))
         self.assertEqual(broker.closes[0].reason, "stopped")
         self.assertEqual(broker.received[-2].connection, 2)
+        broker.clear_retained()
+        self.assertEqual(broker.retained, {})
 
     def test_a_context_manager(self):
         with StandInBroker() as broker:
