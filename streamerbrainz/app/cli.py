@@ -220,7 +220,7 @@ def main(argv=None, environ=None):
         values, _ = read()
         return values, config.build(values, environ, read_secrets=False)
 
-    return daemon.run(cfg, environ, values=values, reread=reread)
+    return daemon.leave(daemon.run(cfg, environ, values=values, reread=reread))
 
 
 def reader(cli_values, environ, command):

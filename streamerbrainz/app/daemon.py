@@ -11,6 +11,7 @@ parts, on the main thread, before it re-reads the secret files.
 """
 
 import dataclasses
+import os
 import queue
 import sys
 import time
@@ -397,6 +398,21 @@ class Daemon:
         for name in stop_all(services, time.monotonic() + STOP_WITHIN):
             log.warn("did not stop in time", part=name)
         log.info("stopped")
+
+
+def leave(status):
+    """End the process with ``status`` once the daemon has stopped, without the teardown.
+
+    Every service has stopped and said so; what the interpreter would do
+    now (free every object, module by module: 12 to 30 ms) the kernel
+    does at once. Only the output is flushed first.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def run(config, environ, values=None, reread=None):

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -56,6 +57,9 @@ class Deadline:
         self.at = self.clock() + seconds
 
 
+QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
+
+
 class _DeadlineReader(io.RawIOBase):
     """A socket's reader whose every read waits only until the deadline."""
 
@@ -70,6 +74,13 @@ class _DeadlineReader(io.RawIOBase):
 
     def readinto(self, buffer):
         self._sock.settimeout(_left(self._deadline))
+        if QUICKACK:
+            # Acknowledge at once: on a kept-alive connection a server that writes its head
+            # and its body apart (Nagle) would wait for our delayed ACK, 40 ms each answer.
+            try:
+                self._sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+            except OSError:
+                pass
         return self._raw.readinto(buffer)
 
     def close(self):
@@ -168,6 +179,84 @@ class TrackingHandler(urllib.request.AbstractHTTPHandler):
 
     def https_open(self, req):
         return self.do_open(self.https_class, req, context=self.context)
+
+
+class ConnectFailed(Exception):
+    """A ``KeptConnection`` could not connect: ``reason`` is the error (as urllib's
+    ``URLError.reason``)."""
+
+    def __init__(self, reason):
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+class KeptConnection:
+    """One HTTP or HTTPS connection kept open from one request to the next, for one thread.
+
+    A fetch that comes every few seconds saves the TCP (and TLS) set-up
+    each time. Every request ends, connect to last byte, by its
+    ``deadline``; any failure drops the connection, and the next request
+    makes a new one. A connection the server closed while idle is found at
+    the next request, which then goes once more on a new one (a GET may be
+    asked twice). ``registry`` (``Connections``) lets another thread cut it.
+    """
+
+    def __init__(self, base_url, registry, context=None):
+        parts = urllib.parse.urlsplit(base_url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")  # a server behind a path: https://host/plex
+        self.registry = registry
+        self.context = context
+        self._connection = None
+        base = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        self._class = type(base.__name__, (_Tracked, base), {"registry": registry})
+
+    def get(self, path, headers, deadline):
+        """Send a GET of ``path``; the response, its head read (its body is the caller's to
+        read whole, then ``done``). ConnectFailed, OSError or HTTPException on failure."""
+        reused = self._connection is not None
+        try:
+            return self._ask(path, headers, deadline)
+        except ConnectFailed:
+            self.close()
+            raise
+        except (OSError, http.client.HTTPException):
+            self.close()
+            if not reused or self.registry.aborted or deadline.remaining() <= 0:
+                raise
+        return self._ask(path, headers, deadline)  # the server had closed it while idle
+
+    def _ask(self, path, headers, deadline):
+        self.registry.deadline = deadline
+        if self._connection is None:
+            options = {"context": self.context} if self.https else {}
+            connection = self._class(self.host, self.port,
+                                     timeout=max(0.001, deadline.remaining()), **options)
+            self._connection = connection
+            try:
+                connection.connect()
+            except OSError as err:
+                raise ConnectFailed(err) from None
+        connection = self._connection
+        connection.request("GET", self.prefix + path, headers=headers)
+        response = connection.getresponse()
+        if response.will_close:
+            self._connection = None  # the server ends it after this answer: read, then gone
+        return response
+
+    def done(self, response, whole):
+        """After reading ``response``: keep the connection only when its body was read whole."""
+        if not whole or not response.isclosed():
+            self.close()
+
+    def close(self):
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    __del__ = close  # an owner dropped with its connection idle closes it, quietly
 
 
 def deadline_opener(deadline, context=None):

@@ -315,6 +315,11 @@ class PlexClient:
         self._connections = opener.Connections()
         context = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self._opener = opener.direct_opener(opener.TrackingHandler(self._connections, context))
+        # sessions() only: the one question asked again and again, by one thread
+        self._kept = opener.KeptConnection(self.base_url, self._connections,
+                                           context or (ssl.create_default_context()
+                                                       if self.base_url.startswith("https")
+                                                       else None))
 
     def headers(self, accept="application/xml"):
         headers = {
@@ -380,17 +385,54 @@ class PlexClient:
                             % (self.name, opener.describe(err))) from None
 
     def sessions(self, timeout=None):
-        """Return the list of Session now playing, parsed as the answer streams in."""
+        """Return the list of Session now playing, parsed as the answer streams in.
+
+        Asked on a connection kept open from one call to the next.
+        """
         deadline = opener.Deadline(self.timeout if timeout is None else timeout)
         parser = SessionsParser()
-        with self.open("/status/sessions", deadline=deadline) as answer:
+        answer = self._kept_get("/status/sessions", deadline)
+        whole = None
+        try:
             whole = opener.read_within(answer, MAX_ANSWER_BYTES, deadline, self.name,
                                        parser.feed, hint=HINT)
-            if whole is None:
-                raise PlexError("malformed", "%s answer is larger than %s; refused"
-                                % (self.name, opener.size_text(MAX_ANSWER_BYTES)))
+        finally:
+            self._kept.done(answer, whole is not None)
+        if whole is None:
+            raise PlexError("malformed", "%s answer is larger than %s; refused"
+                            % (self.name, opener.size_text(MAX_ANSWER_BYTES)))
         parser.feed(b"", True)
         return parser.sessions
+
+    def _kept_get(self, path, deadline):
+        """GET ``path`` on the kept connection: the answer, its head read; PlexError as open's."""
+        if self._connections.aborted:
+            raise PlexError("network", "request aborted by shutdown")
+        try:
+            answer = self._kept.get(path, self.headers(), deadline)
+        except opener.ConnectFailed as err:
+            reason = err.reason
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                raise certificate_error(self.name, reason) from None
+            if isinstance(reason, socket.timeout):
+                raise opener.too_slow(self.name, deadline, HINT) from None
+            raise PlexError("network", "cannot reach %s: %s"
+                            % (self.name, opener.describe(reason))) from None
+        except socket.timeout:
+            raise opener.too_slow(self.name, deadline, HINT) from None
+        except (OSError, http.client.HTTPException) as err:
+            if self._connections.aborted:
+                raise PlexError("network", "request aborted by shutdown") from None
+            raise PlexError("network", "connection to %s failed: %s"
+                            % (self.name, opener.describe(err))) from None
+        if not 200 <= answer.status < 300:
+            self._kept.close()
+            if answer.status in (401, 403):
+                raise PlexError("auth", "Plex rejected the token (%d)" % answer.status,
+                                answer.status)
+            raise PlexError("http", "%s answered %d %s" % (self.name, answer.status,
+                                                           answer.reason), answer.status)
+        return answer
 
     def abort(self):
         """Cut the request in flight (if any) and refuse new ones."""

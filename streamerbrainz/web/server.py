@@ -26,8 +26,10 @@ still sends, so that the client reads the answer instead of a reset.
 
 Threads: the accept thread alone owns the waiting connections, the
 selector and the deadline heap. ``_lock`` guards what workers share with
-it: the active workers, ``_held`` (bytes workers hold) and the parked
-queue. A kept-alive connection goes back to the accept thread after each
+it: the active workers, ``_held`` (bytes workers hold), ``_idle`` and the
+parked queue. One worker is kept from start to stop and takes a request
+whenever it is free (no thread to start for it); a request that comes
+while it is busy gets a thread of its own, which ends with it. A kept-alive connection goes back to the accept thread after each
 answer.
 """
 
@@ -265,8 +267,36 @@ class DeadlineHandler(http.server.BaseHTTPRequestHandler):
         self.handle_one_request()
 
     def parse_request(self):
-        if not super().parse_request():
-            return False
+        """Take the head the accept thread has checked (``read_head``) as it is.
+
+        ``BaseHTTPRequestHandler`` would parse it again through ``email``,
+        which compiles a regular expression for every new multipart
+        boundary: a third of a webhook's time. What it decides from the
+        head is decided here the same way; ``100 Continue`` has gone out
+        from the accept thread already.
+        """
+        self.command = None
+        self.close_connection = True
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = requestline
+        method, path, version = requestline.split(" ")
+        self.request_version = version
+        if version == "HTTP/1.1":
+            self.close_connection = False
+        if path.startswith("//"):  # as http.server does (gh-87389): never an absolute URI
+            path = "/" + path.lstrip("/")
+        self.command, self.path = method, path
+        headers = self.MessageClass()
+        for line in self.rfile.read().decode("iso-8859-1").split("\n"):
+            name, colon, value = line.rstrip("\r").partition(":")
+            if colon:
+                headers[name] = value.strip(" \t")
+        self.headers = headers
+        connection = headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
         if self.served >= MAX_REQUESTS_PER_CONNECTION:
             self.close_connection = True  # said in this answer's Connection header
         return True
@@ -309,7 +339,10 @@ class BoundedServer(Service):
         self._wake_w.setblocking(False)
         self._lock = threading.Lock()
         self._stopped = False
-        self._active = {}  # socket -> worker thread
+        self._active = {}  # socket -> its worker thread (None: the kept worker's)
+        self._jobs = queue.SimpleQueue()  # whole requests for the kept worker
+        self._idle = 0  # 1 while the kept worker waits for a request
+        self._kept = None  # the worker that stays, so that one request at a time starts none
         self._held = 0  # bytes of bodies workers hold
         self._parked = queue.Queue()
         self._busy = RepeatFilter()
@@ -681,8 +714,16 @@ class BoundedServer(Service):
         sock = pending.sock
         sock.setblocking(True)
         sock.settimeout(READ_DEADLINE)
-        thread = threading.Thread(target=self._work, args=(pending, head_bytes, body, size),
-                                  daemon=True, name="http")
+        job = (pending, head_bytes, body, size)
+        with self._lock:
+            kept = self._idle > 0
+            if kept:
+                self._idle -= 1
+                self._active[sock] = None
+        if kept:
+            self._jobs.put(job)
+            return
+        thread = threading.Thread(target=self._work, args=job, daemon=True, name="http")
         with self._lock:
             self._active[sock] = thread
         try:
@@ -704,6 +745,16 @@ class BoundedServer(Service):
         pending.sock.close()
 
     # -- workers ----------------------------------------------------------------
+
+    def _keep_working(self):
+        """The kept worker: one whole request after another, until a None."""
+        while True:
+            with self._lock:
+                self._idle += 1
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._work(*job)
 
     def _work(self, pending, head_bytes, body, size):
         sock, address = pending.sock, pending.address
@@ -749,6 +800,8 @@ class BoundedServer(Service):
     # -- the service ------------------------------------------------------------
 
     def start(self):
+        self._kept = threading.Thread(target=self._keep_working, name="http", daemon=True)
+        self._kept.start()
         self._thread = threading.Thread(target=self.serve, name=self.name, daemon=True)
         self._thread.start()
 
@@ -782,10 +835,14 @@ class BoundedServer(Service):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        for thread in active.values():
+        threads = [thread for thread in active.values() if thread is not None]
+        if self._kept is not None:
+            self._jobs.put(None)
+            threads.append(self._kept)
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         while not self._parked.empty():
             self._parked.get_nowait()[0].close()
         self._wake_r.close()
         self._wake_w.close()
-        return not any(thread.is_alive() for thread in active.values())
+        return not any(thread.is_alive() for thread in threads)

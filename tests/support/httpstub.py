@@ -22,7 +22,8 @@ import threading
 import time
 import urllib.parse
 
-Request = collections.namedtuple("Request", "method path raw_path query headers body at")
+Request = collections.namedtuple("Request", "method path raw_path query headers body at peer")
+Request.__new__.__defaults__ = (None,)  # peer: the client's (host, port), one per connection
 
 
 class StubHandler(http.server.BaseHTTPRequestHandler):
@@ -154,7 +155,8 @@ class StubServer:
         """Append the request ``handler`` holds to ``requests``; return it."""
         path, _, query = handler.path.partition("?")
         request = Request(handler.command, path, handler.path, urllib.parse.parse_qs(query),
-                          dict(handler.headers.items()), body, time.monotonic())
+                          dict(handler.headers.items()), body, time.monotonic(),
+                          handler.client_address)
         with self._lock:
             self.requests.append(request)
             self._lock.notify_all()

@@ -284,6 +284,32 @@ class PlexClientTest(unittest.TestCase):
         self.assertTrue(headers.get("X-Plex-Client-Identifier"))
         self.assertTrue(headers.get("X-Plex-Version"))
 
+    def test_sessions_are_asked_again_on_the_same_connection(self):
+        server = StandInPlex(self, lambda handler, plex_: (200, TRACK_XML))
+        client = self.client(server)
+        for _ in range(3):
+            self.assertEqual(len(client.sessions()), 1)
+        self.assertEqual(len({request.peer for request in server.requests}), 1,
+                         server.requests)
+
+    def test_a_connection_the_server_closed_while_idle_is_made_anew(self):
+        def answer(handler, plex_):
+            handler.close_connection = True  # closes after answering, without saying so
+            return 200, TRACK_XML
+        server = StandInPlex(self, answer)
+        client = self.client(server)
+        for _ in range(3):
+            self.assertEqual(len(client.sessions()), 1)
+        self.assertEqual(len({request.peer for request in server.requests}), 3)
+
+    def test_an_error_answer_drops_the_connection(self):
+        answers = [(500, b"oops"), (200, TRACK_XML)]
+        server = StandInPlex(self, lambda handler, plex_: answers.pop(0))
+        client = self.client(server)
+        self.assert_fails(client, "http")
+        self.assertEqual(len(client.sessions()), 1)
+        self.assertEqual(len({request.peer for request in server.requests}), 2)
+
     def test_client_identifier_is_stable(self):
         server = StandInPlex(self, lambda handler, plex_: (200, b"<MediaContainer/>"))
         self.client(server).sessions()

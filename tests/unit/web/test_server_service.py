@@ -108,8 +108,37 @@ class ContractTests(ServiceCase):
 
 class WorkerStartTests(ServiceCase):
 
-    def test_a_worker_that_cannot_start_is_503_one_warning_and_survived(self):
+    def busy_kept_worker(self):
+        """A server whose kept worker is busy with a /healthz until ``release`` is set."""
+        release, busy = threading.Event(), threading.Event()
+
+        def health():
+            if not busy.is_set():
+                busy.set()
+                release.wait(5)
+            return {"status": "ok"}
+        server = self.start_server(health=health)
+        first = self.connect(server, HEALTHZ)
+        self.assertTrue(busy.wait(5))
+        self.addCleanup(release.set)
+        return server, release, first
+
+    def test_requests_one_at_a_time_start_no_thread(self):
         server = self.start_server()
+        real_start = threading.Thread.start
+        started = []
+
+        def start(thread):
+            started.append(thread.name)
+            return real_start(thread)
+
+        with mock.patch.object(threading.Thread, "start", start):
+            for _ in range(3):
+                self.assertEqual(self.get(server)[0], 200)
+        self.assertEqual(started, [], "the kept worker took each")
+
+    def test_a_worker_that_cannot_start_is_503_one_warning_and_survived(self):
+        server, release, first = self.busy_kept_worker()
         real_start = threading.Thread.start
 
         def start(thread):
@@ -124,6 +153,9 @@ class WorkerStartTests(ServiceCase):
                     self.assertEqual(status, 503)
                     self.assertEqual(headers.get("retry-after"), "1")
                 self.assertTrue(server.alive())
+            release.set()
+            self.assertIn(b" 200 ", first.recv(4096).split(b"\r\n")[0] + b" ")
+            self.assertTrue(wait_for(lambda: server._idle == 1))
             self.assertEqual(self.get(server)[0], 200)
         self.assertTrue(server.alive())
         self.assertEqual(deaths, [])
