@@ -9,12 +9,10 @@ the environment variable a bad value came from, and the fix.
 """
 
 import dataclasses
-import difflib
 import importlib
 import ipaddress
 import os
 import re
-import shlex
 import stat
 import urllib.parse
 
@@ -161,6 +159,7 @@ def unknown_environment(environ):
         rest = name[len(ENV_PREFIX):]
         if name.startswith(ENV_PREFIX) and rest not in known:
             # Compared without the prefix, which every name shares.
+            import difflib  # only for a variable that is no flag
             closest = difflib.get_close_matches(rest, known, n=1)
             result.append((name, ENV_PREFIX + closest[0] if closest else ""))
     return result
@@ -421,6 +420,8 @@ def _build(values, environ, need_plex, variables, read_secrets=True):
                               "(a file holding the Plex token)")
         token = read_token(token_file) if read_secrets else ""
     hooks = tuple((flag, values[flag]) for flag in HOOK_FLAGS if values[flag])
+    if hooks:
+        import shlex  # only with hooks: the hooks room splits them the same way
     for flag, command in hooks:
         try:
             if not shlex.split(command):

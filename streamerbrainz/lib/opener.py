@@ -12,9 +12,7 @@ import io
 import socket
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 
 class RequestError(Exception):
@@ -162,23 +160,32 @@ class _Tracked:
             self.sock = _DeadlineSocket(self.sock, self.registry)
 
 
-class TrackingHandler(urllib.request.AbstractHTTPHandler):
-    """Opens http and https connections whose sockets ``registry`` can cut."""
+def tracking_handler(registry, context=None):
+    """A urllib handler that opens http and https connections ``registry`` can cut.
 
-    http_request = https_request = urllib.request.AbstractHTTPHandler.do_request_
+    urllib.request is imported here, on the first request that needs it:
+    the daemon's hot path (``KeptConnection``) and its start never do.
+    """
+    import urllib.request
 
-    def __init__(self, registry, context=None):
-        super().__init__()
-        self.context = context
-        extra = {"registry": registry}
-        self.http_class = type("HTTPConnection", (_Tracked, http.client.HTTPConnection), extra)
-        self.https_class = type("HTTPSConnection", (_Tracked, http.client.HTTPSConnection), extra)
+    class TrackingHandler(urllib.request.AbstractHTTPHandler):
+        http_request = https_request = urllib.request.AbstractHTTPHandler.do_request_
 
-    def http_open(self, req):
-        return self.do_open(self.http_class, req)
+        def __init__(self):
+            super().__init__()
+            extra = {"registry": registry}
+            self.http_class = type("HTTPConnection", (_Tracked, http.client.HTTPConnection),
+                                   extra)
+            self.https_class = type("HTTPSConnection", (_Tracked, http.client.HTTPSConnection),
+                                    extra)
 
-    def https_open(self, req):
-        return self.do_open(self.https_class, req, context=self.context)
+        def http_open(self, req):
+            return self.do_open(self.http_class, req)
+
+        def https_open(self, req):
+            return self.do_open(self.https_class, req, context=context)
+
+    return TrackingHandler()
 
 
 class ConnectFailed(Exception):
@@ -267,7 +274,7 @@ def deadline_opener(deadline, context=None):
     later one.
     """
     connections = Connections(deadline)
-    opener = direct_opener(TrackingHandler(connections, context))
+    opener = direct_opener(tracking_handler(connections, context))
     opener.abort = connections.abort
     return opener
 
@@ -278,6 +285,7 @@ def direct_opener(*handlers):
     No proxy (the token must not travel through one), no redirect (a
     redirected POST would arrive as a GET without its body).
     """
+    import urllib.request
     opener = urllib.request.OpenerDirector()
     for handler in (urllib.request.UnknownHandler(),) + handlers + (
             urllib.request.HTTPErrorProcessor(), urllib.request.HTTPDefaultErrorHandler()):
@@ -330,6 +338,7 @@ def get_within(request, limit, seconds, name, hint="", context=None):
     RequestError: ``timeout`` (``<name> answer too slow ...``), ``http`` (with
     the status) or ``network``.
     """
+    import urllib.error
     deadline = Deadline(seconds)
     try:
         with deadline_opener(deadline, context).open(request, timeout=seconds) as answer:

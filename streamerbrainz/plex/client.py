@@ -6,15 +6,16 @@ retried) and a message that names no secret.
 """
 
 import dataclasses
-import hashlib
 import ipaddress
 import http.client
 import socket
 import ssl
-import urllib.error
-import urllib.request
-import xml.etree.ElementTree as ElementTree
 from xml.parsers import expat
+
+try:  # the same SHA-1 as hashlib's, without loading OpenSSL at start
+    from _sha1 import sha1
+except ImportError:  # pragma: no cover (a Python built without it)
+    from hashlib import sha1
 
 from streamerbrainz import __version__
 from streamerbrainz.core.track import NO_TRACK, Track
@@ -29,7 +30,7 @@ MAX_ELEMENTS = 100000
 MAX_DEPTH = 64
 MAX_DIGITS = 18  # fits a 64-bit integer; no Plex number is longer
 # Stable per machine, as Plex asks of a client identifier.
-CLIENT_IDENTIFIER = "streamerbrainz-" + hashlib.sha1(socket.gethostname().encode()).hexdigest()[:20]
+CLIENT_IDENTIFIER = "streamerbrainz-" + sha1(socket.gethostname().encode()).hexdigest()[:20]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +174,7 @@ class BoundedParser:
 class _TreeParser(BoundedParser):
     def __init__(self, what, max_elements):
         super().__init__(what, max_elements)
+        import xml.etree.ElementTree as ElementTree  # the first answer parsed as a tree
         self.builder = ElementTree.TreeBuilder()
 
     def start(self, name, attrs, depth):
@@ -314,7 +316,8 @@ class PlexClient:
         self.timeout = timeout
         self._connections = opener.Connections()
         context = ssl.create_default_context(cafile=ca_file) if ca_file else None
-        self._opener = opener.direct_opener(opener.TrackingHandler(self._connections, context))
+        self._context = context
+        self._opener = None  # urllib's, built at the first open(): sessions() needs none
         # sessions() only: the one question asked again and again, by one thread
         self._kept = opener.KeptConnection(self.base_url, self._connections,
                                            context or (ssl.create_default_context()
@@ -353,6 +356,11 @@ class PlexClient:
         ``deadline`` (else one of ``timeout`` seconds) bounds connecting, the
         head and every read after that; ``deadline.extend`` moves it on.
         """
+        import urllib.error
+        import urllib.request
+        if self._opener is None:
+            self._opener = opener.direct_opener(opener.tracking_handler(self._connections,
+                                                                        self._context))
         all_headers = self.headers(accept)
         all_headers.update(headers or {})
         request = urllib.request.Request(self.base_url + path, headers=all_headers)
