@@ -371,26 +371,34 @@ class PlexClient:
             return self._opener.open(request, timeout=max(0.001, deadline.remaining()))
         except urllib.error.HTTPError as err:
             err.close()
-            if err.code in (401, 403):
-                raise PlexError("auth", "Plex rejected the token (%d)" % err.code,
-                                err.code) from None
-            raise PlexError("http", "%s answered %d %s" % (self.name, err.code, err.reason),
-                            err.code) from None
+            raise self._refused(err.code, err.reason) from None
         except urllib.error.URLError as err:
-            reason = err.reason
-            if isinstance(reason, ssl.SSLCertVerificationError):
-                raise certificate_error(self.name, reason) from None
-            if isinstance(reason, socket.timeout):
-                raise opener.too_slow(self.name, deadline, HINT) from None
-            raise PlexError("network", "cannot reach %s: %s"
-                            % (self.name, opener.describe(reason))) from None
-        except socket.timeout:
-            raise opener.too_slow(self.name, deadline, HINT) from None
+            raise self._unreachable(err.reason, deadline) from None
         except (OSError, http.client.HTTPException) as err:
-            if self._connections.aborted:
-                raise PlexError("network", "request aborted by shutdown") from None
-            raise PlexError("network", "connection to %s failed: %s"
-                            % (self.name, opener.describe(err))) from None
+            raise self._broken(err, deadline) from None
+
+    def _refused(self, status, reason):
+        """The PlexError for an answer that is no 2xx."""
+        if status in (401, 403):
+            return PlexError("auth", "Plex rejected the token (%d)" % status, status)
+        return PlexError("http", "%s answered %d %s" % (self.name, status, reason), status)
+
+    def _unreachable(self, reason, deadline):
+        """The PlexError for a connection that could not be made (``reason``: its error)."""
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            return certificate_error(self.name, reason)
+        if isinstance(reason, socket.timeout):
+            return opener.too_slow(self.name, deadline, HINT)
+        return PlexError("network", "cannot reach %s: %s" % (self.name, opener.describe(reason)))
+
+    def _broken(self, err, deadline):
+        """The PlexError for a connection that failed once made."""
+        if isinstance(err, socket.timeout):
+            return opener.too_slow(self.name, deadline, HINT)
+        if self._connections.aborted:
+            return PlexError("network", "request aborted by shutdown")
+        return PlexError("network", "connection to %s failed: %s"
+                         % (self.name, opener.describe(err)))
 
     def sessions(self, timeout=None):
         """Return the list of Session now playing, parsed as the answer streams in.
@@ -419,27 +427,12 @@ class PlexClient:
         try:
             answer = self._kept.get(path, self.headers(), deadline)
         except opener.ConnectFailed as err:
-            reason = err.reason
-            if isinstance(reason, ssl.SSLCertVerificationError):
-                raise certificate_error(self.name, reason) from None
-            if isinstance(reason, socket.timeout):
-                raise opener.too_slow(self.name, deadline, HINT) from None
-            raise PlexError("network", "cannot reach %s: %s"
-                            % (self.name, opener.describe(reason))) from None
-        except socket.timeout:
-            raise opener.too_slow(self.name, deadline, HINT) from None
+            raise self._unreachable(err.reason, deadline) from None
         except (OSError, http.client.HTTPException) as err:
-            if self._connections.aborted:
-                raise PlexError("network", "request aborted by shutdown") from None
-            raise PlexError("network", "connection to %s failed: %s"
-                            % (self.name, opener.describe(err))) from None
+            raise self._broken(err, deadline) from None
         if not 200 <= answer.status < 300:
             self._kept.close()
-            if answer.status in (401, 403):
-                raise PlexError("auth", "Plex rejected the token (%d)" % answer.status,
-                                answer.status)
-            raise PlexError("http", "%s answered %d %s" % (self.name, answer.status,
-                                                           answer.reason), answer.status)
+            raise self._refused(answer.status, answer.reason)
         return answer
 
     def abort(self):
