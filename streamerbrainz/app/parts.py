@@ -149,16 +149,17 @@ class Parts:
 
     def _mqtt(self, known):
         """The MQTT service: the broker, this host's node, and the commands it may pass on."""
+        import socket
         import ssl
         from streamerbrainz import __version__
         from streamerbrainz.mqtt import topics
         from streamerbrainz.mqtt.flags import parse_url
-        from streamerbrainz.mqtt.service import MQTT, Settings, hostname
+        from streamerbrainz.mqtt.service import MQTT, Settings
         config = self.config
         broker = parse_url(config.mqtt_url)
         tls = ssl.create_default_context(cafile=config.mqtt_ca_file or None) if broker.tls \
             else None
-        host = hostname()
+        host = socket.gethostname()
         node = topics.node_id(host)
         settings = Settings(broker, config.mqtt_password, tls, topics.client_id(node),
                             config.mqtt_keepalive, config.mqtt_discovery, host, __version__)

@@ -61,6 +61,10 @@ class PlayerStateChanged:
             source=state.source,
         )
 
+    def event(self):
+        """What happened, in one word: play, pause, stop, buffering or track (a resume plays)."""
+        return PLAY if self.kind == RESUME else self.kind
+
     def fields(self):
         """The change as flat fields, in the order the hooks and ``/events`` show them."""
         track = self.track

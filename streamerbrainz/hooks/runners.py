@@ -46,14 +46,6 @@ WITHHELD = ("CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG
             "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
 
 # SB_EVENT by the kind of change: a resume runs the play hooks, as a play does.
-KIND_EVENTS = {"resume": "play"}
-
-
-def event_name(action):
-    """What happened, in one word: play, pause, stop, buffering or track."""
-    return KIND_EVENTS.get(action.kind, action.kind)
-
-
 def hook_fields(event, action):
     """The facts every hook gets: ``SB_EVENT`` and each field of the change as ``SB_*``."""
     fields = {"SB_EVENT": event}
@@ -411,7 +403,7 @@ class Hooks(Service, Listener):
         return ([self.runner] if self.runner else []) + self.notifiers
 
     def state_changed(self, action):
-        event = event_name(action)
+        event = action.event()
         flags = ["on-change"]
         flags += {"play": ["on-play"], "pause": ["on-pause"], "stop": ["on-stop"]}.get(event, [])
         self._dispatch(flags, hook_fields(event, action), action.at)

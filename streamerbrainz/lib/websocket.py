@@ -23,7 +23,6 @@ import collections
 import errno
 import hashlib
 import os
-import select
 import socket
 import struct
 import threading
@@ -31,6 +30,7 @@ import time
 import urllib.parse
 
 from streamerbrainz.lib.opener import describe, size_text
+from streamerbrainz.lib.sockets import ready
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 OPCODES = (CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG)
@@ -207,17 +207,7 @@ _Bound = collections.namedtuple("_Bound", "at seconds what")  # what: "... withi
 
 def _wait(sock, writing, bound, fail):
     """Wait until ``sock`` can be read (or written) or ``bound`` passes (``fail()`` raised)."""
-    left = bound.at - time.monotonic()
-    if left <= 0:
-        raise fail()
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT if writing else select.POLLIN)
-        ready = poller.poll(max(1, int(left * 1000 + 0.999)))
-    else:  # pragma: no cover (no poll: Windows)
-        ready = any(select.select([] if writing else [sock], [sock] if writing else [], [],
-                                  left))
-    if not ready:
+    if not ready(sock, writing, bound.at):
         raise fail()
 
 

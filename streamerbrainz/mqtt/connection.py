@@ -11,11 +11,11 @@ appears in an error.
 
 import errno
 import os
-import select
 import socket
 import ssl
 import time
 
+from streamerbrainz.lib.sockets import ready
 from streamerbrainz.mqtt import packets
 
 READ_SIZE = 65536
@@ -28,16 +28,6 @@ class MQTTError(Exception):
         super().__init__(message)
         self.kind = kind
         self.code = code  # a refused CONNACK's return code
-
-
-def wait(sock, writing, deadline):
-    """Whether ``sock`` became readable (or writable) before monotonic ``deadline``."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        return False
-    poller = select.poll()
-    poller.register(sock, select.POLLOUT if writing else select.POLLIN)
-    return bool(poller.poll(max(1, int(left * 1000 + 0.999))))
 
 
 class Connection:
@@ -99,7 +89,7 @@ class Connection:
                 writing = False
             except OSError as err:
                 raise self._lost(err) from None
-            if not wait(sock, writing, deadline):
+            if not ready(sock, writing, deadline):
                 raise MQTTError("timeout", "%s: takes no more data (a stalled broker?)"
                                 % self.name)
 
@@ -150,7 +140,7 @@ class Connection:
             found = self.receive()
             if found:
                 return found
-            if not wait(self._sock, False, deadline):
+            if not ready(self._sock, False, deadline):
                 raise MQTTError("timeout", "%s: no CONNACK in time" % self.name)
 
     def _decode(self, data):
@@ -174,7 +164,7 @@ class Connection:
                 raise self._closed()
             result = sock.connect_ex(address)
             if result in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR):
-                if not wait(sock, True, deadline):
+                if not ready(sock, True, deadline):
                     raise MQTTError("timeout", "cannot connect to %s: no answer in time"
                                     % self.name)
                 result = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -206,7 +196,7 @@ class Connection:
             except (ssl.SSLError, OSError) as err:
                 raise MQTTError("tls", "%s: TLS handshake failed: %s"
                                 % (self.name, _reason(err))) from None
-            if not wait(self._sock, writing, deadline):
+            if not ready(self._sock, writing, deadline):
                 raise MQTTError("timeout", "%s: TLS handshake not done in time" % self.name)
 
     def _lost(self, err):

@@ -23,11 +23,6 @@ def encode(document):
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def event_name(change):
-    """What happened, in one word: play, pause, stop, buffering or track."""
-    return "play" if change.kind == "resume" else change.kind
-
-
 def state_document(change):
     """A player's state as of ``change``: the track, the position at the change, since when."""
     fields = change.fields()
@@ -40,16 +35,16 @@ def state(topics, change):
     return Message(topics.state(change.machine_id), encode(state_document(change)), 1, True)
 
 
-def event(topics, change):
-    document = {"event": event_name(change)}
-    document.update(state_document(change))
-    return Message(topics.event(change.machine_id), encode(document), 0, False)
-
-
-def last_change(topics, change):
-    document = {"event": event_name(change), "player": change.player, "title": change.track.title,
-                "artist": change.track.artist, "at": iso(change.at)}
-    return Message(topics.last_change, encode(document), 1, True)
+def changed(topics, change):
+    """The messages of one change: the player's state, its event, the last change."""
+    state_now = state_document(change)
+    event = {"event": change.event()}
+    event.update(state_now)
+    last = {"event": event["event"], "player": change.player, "title": change.track.title,
+            "artist": change.track.artist, "at": state_now["since"]}
+    return (Message(topics.state(change.machine_id), encode(state_now), 1, True),
+            Message(topics.event(change.machine_id), encode(event), 0, False),
+            Message(topics.last_change, encode(last), 1, True))
 
 
 def any_playing(topics, playing):

@@ -19,8 +19,8 @@ Commands come in on the MQTT thread and go on at once, without waiting:
 ``set_mute`` to CamillaDSP, each a callable the app hands in (None: that
 part is not there). Anything else is ignored with one DEBUG line.
 
-Thread ownership: ``_players``, ``_playing``, ``_configs`` and
-``_camilladsp`` are the main thread's (``_configs`` is replaced whole, and
+Thread ownership: ``_players``, ``_playing``, ``_configs``, ``_offered``
+and ``_camilladsp`` are the main thread's (``_configs`` is replaced whole, and
 the MQTT thread reads it once at connect); ``connection``, ``_inflight``,
 ``_shadow``, ``_sent_configs``, ``_next_id`` and the ping times are the
 MQTT thread's; ``status`` is a dict the MQTT thread replaces whole and
@@ -30,7 +30,6 @@ any thread reads; the outbox has its own lock.
 import collections
 import json
 import math
-import os
 import select
 import socket
 import time
@@ -92,7 +91,9 @@ class MQTT(ThreadService, Listener):
         self._players = {}  # machine id -> name, for discovery
         self._playing = set()
         self._configs = {}  # config topic -> payload, as last put
-        self._camilladsp = None
+        self._offered = None  # the players and buttons those configs are for
+        self._with_camilladsp = False
+        self._camilladsp = None  # the status payload last put
         # the MQTT thread's
         self._inflight = collections.OrderedDict()  # packet id -> Message
         self._shadow = collections.OrderedDict()  # topic -> the last retained Message sent
@@ -108,7 +109,7 @@ class MQTT(ThreadService, Listener):
     def preload(self, states, followed=(), camilladsp=False):
         """What to say at start: the players known (``states``, machine id -> PlayerState),
         those followed but not yet seen, and whether CamillaDSP is configured."""
-        self._camilladsp = {} if camilladsp else None
+        self._with_camilladsp = camilladsp
         for machine_id in followed:
             self._players.setdefault(machine_id, machine_id)
         now = self.clock()
@@ -123,9 +124,8 @@ class MQTT(ThreadService, Listener):
 
     def state_changed(self, change):
         topics = self.topics
-        self._put(payloads.state(topics, change))
-        self._put(payloads.event(topics, change))
-        self._put(payloads.last_change(topics, change))
+        for message in payloads.changed(topics, change):
+            self._put(message)
         before = bool(self._playing)
         if change.state == "playing":
             self._playing.add(change.machine_id)
@@ -133,9 +133,7 @@ class MQTT(ThreadService, Listener):
             self._playing.discard(change.machine_id)
         if bool(self._playing) != before:
             self._put(payloads.any_playing(topics, bool(self._playing)))
-        name = change.player or change.machine_id
-        if self._players.get(change.machine_id) != name:
-            self._players[change.machine_id] = name
+        self._players[change.machine_id] = change.player or change.machine_id
         self._discover()
 
     def camilladsp_changed(self, status):
@@ -148,10 +146,14 @@ class MQTT(ThreadService, Listener):
         """Put the discovery configs that changed, and an empty one for each gone."""
         if not self.settings.discovery:
             return
-        controllable = {machine_id for machine_id in self._players
-                        if self.controllable(machine_id)}
+        controllable = frozenset(machine_id for machine_id in self._players
+                                 if self.controllable(machine_id))
+        offered = (tuple(sorted(self._players.items())), controllable)
+        if offered == self._offered:
+            return  # the same players, names and buttons: the same configs
+        self._offered = offered
         configs = discovery.configs(self.topics, self.about, self._players,
-                                    camilladsp=self._camilladsp is not None,
+                                    camilladsp=self._with_camilladsp,
                                     controllable=controllable, max_volume=self.max_volume)
         for topic in self._configs.keys() - configs.keys():
             self._put(payloads.Message(topic, b"", 1, True))
@@ -249,7 +251,8 @@ class MQTT(ThreadService, Listener):
     def _session(self):
         settings, topics = self.settings, self.topics
         broker = settings.broker
-        connection = Connection(broker.host, broker.port, settings.tls)
+        connection = Connection(broker.host, broker.port, settings.tls,
+                                name="MQTT broker " + self.connection_name)
         self.connection = connection
         will = packets.Will(topics.availability, payloads.OFFLINE, 1, True)
         password = settings.password.encode("utf-8") if settings.password else None
@@ -469,8 +472,3 @@ def _entity_list(payload):
     if not isinstance(listed, list):
         return ()
     return tuple(topic for topic in listed if isinstance(topic, str))
-
-
-def hostname():
-    """This machine's name, for the node id and the device's name."""
-    return socket.gethostname() or os.uname().nodename

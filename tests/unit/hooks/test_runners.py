@@ -21,7 +21,7 @@ from unittest import mock
 
 from streamerbrainz import __version__
 from streamerbrainz.hooks import runners as hooks
-from streamerbrainz.hooks.runners import (CommandRunner, Hooks, NotifyRunner, Runner, event_name,
+from streamerbrainz.hooks.runners import (CommandRunner, Hooks, NotifyRunner, Runner,
                                   hook_environment, hook_fields, notification_json, redact_url)
 from streamerbrainz.core.idle import IdleWatch
 from tests.support.daemon import process_gone, wait_for
@@ -63,15 +63,15 @@ class EventNameTests(unittest.TestCase):
                  ("buffering", "playing", "buffering")]
         for state, previous, expected in cases:
             with self.subTest(state=state, previous=previous):
-                self.assertEqual(event_name(change(state, previous)), expected)
+                self.assertEqual(change(state, previous).event(), expected)
 
     def test_same_state_is_a_track_change(self):
         for state in ("playing", "paused", "buffering"):
             with self.subTest(state=state):
-                self.assertEqual(event_name(change(state, state, rating_key="6261")), "track")
+                self.assertEqual(change(state, state, rating_key="6261").event(), "track")
 
     def test_an_unknown_state_passes_through(self):
-        self.assertEqual(event_name(change("error", "playing")), "error")
+        self.assertEqual(change("error", "playing").event(), "error")
 
 
 class HookFieldsTests(unittest.TestCase):

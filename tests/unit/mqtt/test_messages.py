@@ -44,16 +44,18 @@ class PayloadsTest(unittest.TestCase):
 
     def test_the_state_is_retained_and_the_event_is_not(self):
         change = self.change(state="playing", previous_state="paused", position_ms=30496)
-        state = payloads.state(TOPICS, change)
+        state, event, last = payloads.changed(TOPICS, change)
+        self.assertEqual(state, payloads.state(TOPICS, change))
         self.assertEqual((state.qos, state.retain), (1, True))
         document = json.loads(state.payload)
         self.assertEqual(list(document), list(payloads.STATE_FIELDS) + ["since"])
         self.assertEqual((document["state"], document["position_ms"], document["player"]),
                          ("playing", 30496, "Office"))
-        event = payloads.event(TOPICS, change)
         self.assertEqual((event.topic, event.qos, event.retain),
                          (TOPICS.event(MACHINE_ID), 0, False))
         self.assertEqual(json.loads(event.payload)["event"], "play")  # a resume is a play
+        self.assertEqual((last.topic, last.retain, json.loads(last.payload)["player"]),
+                         (TOPICS.last_change, True, "Office"))
 
     def test_any_playing_and_availability(self):
         self.assertEqual(payloads.any_playing(TOPICS, True),
